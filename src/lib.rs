@@ -1,0 +1,17 @@
+//! huddle: the server that xiaozhi voice badges connect to.
+//!
+//! # Layout
+//! - [`config`]: `huddle.toml`, its defaults, validation and hot reload.
+//! - [`log`]: the non-blocking logger (bounded channel to one writer thread).
+//! - [`timer`]: the clock abstraction and the timer wheel thread.
+//! - [`protocol`]: typed JSON messages, error replies and binary framing v1/v2/v3.
+//! - [`net`]: the acceptor (mio reactor), the handshake, the device registry and
+//!   the per-connection event loop.
+//! - [`http`]: plain HTTP requests on the device port (OTA, health, metrics).
+//! - [`metrics`]: process-wide counters rendered as Prometheus text.
+//! - [`shutdown`]: the process-wide stop signal.
+//! - [`server`]: wires the threads together and runs until shutdown.
+
+pub mod config;
+pub mod log;
+pub mod timer;
