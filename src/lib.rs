@@ -7,11 +7,22 @@
 //! - [`protocol`]: typed JSON messages, error replies and binary framing v1/v2/v3.
 //! - [`net`]: the acceptor (mio reactor), the handshake, the device registry and
 //!   the per-connection event loop.
+//! - [`session`]: per-connection protocol state and one handler per message
+//!   family; separate from [`net`] so the rules are tested without sockets.
 //! - [`http`]: plain HTTP requests on the device port (OTA, health, metrics).
 //! - [`metrics`]: process-wide counters rendered as Prometheus text.
+//! - [`context`]: what every connection shares with the rest of the server.
 //! - [`shutdown`]: the process-wide stop signal.
 //! - [`server`]: wires the threads together and runs until shutdown.
 
 pub mod config;
+pub mod context;
+pub mod http;
 pub mod log;
+pub mod metrics;
+pub mod net;
+pub mod protocol;
+pub mod server;
+pub mod session;
+pub mod shutdown;
 pub mod timer;

@@ -1,0 +1,582 @@
+//! One device connection on its own thread: handshake, then an event loop
+//! over its socket and a `Waker` (PROTOCOL.md §1, §3). Everything another
+//! thread wants from this connection arrives as a [`ConnEvent`] in its inbox;
+//! the loop never blocks on a read while something waits to be sent, and never
+//! does disk, LLM, ASR or webhook I/O itself.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Receiver;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+use super::handle::{ConnEvent, ConnHandle, ConnTimer};
+use super::handshake::{self, HANDSHAKE_TIMEOUT, Prefixed};
+use super::identity;
+use super::stats;
+use super::wait::would_block;
+use crate::context::ServerContext;
+use crate::http::response::Response;
+use crate::http::{self as api, ApiContext};
+use crate::metrics::METRICS;
+use crate::protocol::FramingVersion;
+use crate::protocol::outbound;
+use crate::session::idle::IdleAction;
+use crate::session::{CloseRequest, Outbox, Outgoing, Session};
+use crate::timer::{TimerId, unix_ms};
+
+const SOCKET: Token = Token(0);
+const WAKER: Token = Token(1);
+/// Messages read per loop turn before the inbox gets a look, so a chatty
+/// device cannot starve its own timers and replies.
+const READ_BUDGET: usize = 64;
+/// Old connection's grace after `replaced` (§1.5).
+const REPLACED_CLOSE_MS: u64 = 1_500;
+/// How long the close handshake may take (§1.1).
+const CLOSE_WAIT_MS: u64 = 5_000;
+const STACK_SIZE: usize = 256 * 1024;
+
+/// Where a connection was accepted: the device port serves both WebSocket and
+/// HTTP; the optional API-only port refuses upgrades with 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Device,
+    ApiOnly,
+}
+
+/// Starts the connection's thread. A failed spawn drops the socket.
+pub fn spawn(
+    socket: TcpStream,
+    peer: SocketAddr,
+    listener: Listener,
+    conn_id: u64,
+    ctx: Arc<ServerContext>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name(format!("conn-{conn_id}"))
+        .stack_size(STACK_SIZE)
+        .spawn(move || {
+            if let Err(e) = serve(socket, peer, listener, conn_id, &ctx) {
+                ::log::debug!("connection {conn_id} from {peer} ended: {e}");
+            }
+        });
+    if let Err(e) = spawned {
+        ::log::error!("cannot start a thread for connection {conn_id} from {peer}: {e}");
+    }
+}
+
+fn serve(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    listener: Listener,
+    conn_id: u64,
+    ctx: &Arc<ServerContext>,
+) -> io::Result<()> {
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(16);
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    poll.registry()
+        .register(&mut socket, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let (head, buffered) = match handshake::read_head(&mut socket, &mut poll, &mut events, deadline)
+    {
+        Ok(read) => read,
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            let response = Response::error(400, "BAD_REQUEST", &e.to_string());
+            let _ =
+                handshake::write_response(&mut socket, &mut poll, &mut events, deadline, &response);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+
+    if !head.is_websocket_upgrade() || listener == Listener::ApiOnly {
+        let response = if head.is_websocket_upgrade() {
+            Response::error(400, "BAD_REQUEST", "device connections use the device port")
+        } else {
+            match head.content_length() {
+                Err(reason) => Response::error(400, "BAD_REQUEST", &reason),
+                Ok(length) => {
+                    let early = buffered[head.head_len..].to_vec();
+                    let body = handshake::read_body(
+                        &mut socket,
+                        &mut poll,
+                        &mut events,
+                        deadline,
+                        early,
+                        length,
+                    )?;
+                    let config = ctx.config.current();
+                    api::route(&head, &body, &api_context(ctx, &config))
+                }
+            }
+        };
+        return handshake::write_response(&mut socket, &mut poll, &mut events, deadline, &response);
+    }
+
+    let identity = identity::resolve(&head);
+    if identity.generated {
+        ::log::warn!(
+            "connection {conn_id} from {peer} named no device; using generated id {}",
+            identity.device_id
+        );
+    }
+    let config = ctx.config.current();
+    let refusal = super::auth::authorize(&config, &head, &identity.device_id)
+        .err()
+        .map(|refused| {
+            ::log::warn!(
+                "device {} from {peer} refused: {}",
+                identity.device_id,
+                refused.0
+            );
+            Response::error(401, "UNAUTHORIZED", &refused.0)
+        });
+    let framing = FramingVersion::from_header(head.header("protocol-version"));
+    let head_len = head.head_len;
+    let Some(ws) = handshake::upgrade(
+        socket,
+        buffered,
+        head_len,
+        refusal,
+        &mut poll,
+        &mut events,
+        deadline,
+    )?
+    else {
+        return Ok(());
+    };
+
+    let (handle, inbox) = ConnHandle::new(conn_id, &identity.device_id, Arc::clone(&waker));
+    let now_ms = ctx.timers.now_ms();
+    let session = Session::new(identity, framing, config, now_ms);
+    ::log::info!(
+        "device {} connected from {peer} (connection {conn_id}, session {}, framing v{})",
+        session.device_id(),
+        session.session_id,
+        framing.number()
+    );
+    METRICS
+        .connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    METRICS
+        .connections_total
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut connection = Connection {
+        ws,
+        poll,
+        events,
+        inbox,
+        handle,
+        session,
+        ctx: Arc::clone(ctx),
+        timers: ConnTimers::default(),
+        last_seen_ms: now_ms,
+        closing: false,
+        replaced: false,
+    };
+    let result = connection.run();
+    connection.finish();
+    METRICS
+        .connections
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    result
+}
+
+fn api_context<'a>(ctx: &'a ServerContext, config: &'a crate::config::Config) -> ApiContext<'a> {
+    ApiContext {
+        config,
+        device_url: &ctx.device_url,
+        uptime_ms: ctx.uptime_ms(),
+        connections: ctx.registry.live_count(),
+        log_records_dropped: crate::log::records_dropped_total(),
+        timer_lag_ms: ctx.timers.lag_ms_max(),
+        now_unix_ms: unix_ms(),
+    }
+}
+
+/// The wheel timers this connection owns; all are cancelled when it ends.
+#[derive(Default)]
+struct ConnTimers {
+    idle: Option<TimerId>,
+    ping: Option<TimerId>,
+    replaced_close: Option<TimerId>,
+    close_wait: Option<TimerId>,
+}
+
+struct Connection {
+    ws: WebSocket<Prefixed>,
+    poll: Poll,
+    events: Events,
+    inbox: Receiver<ConnEvent>,
+    /// Our own address, cloned into timer callbacks and the registry.
+    handle: ConnHandle,
+    session: Session,
+    ctx: Arc<ServerContext>,
+    timers: ConnTimers,
+    /// Last time the device sent anything (a pong or any frame): the ping
+    /// timeout watches it, since any frame proves the link as well as a pong.
+    last_seen_ms: u64,
+    /// We sent a close frame and wait for the device's reply (at most 5 s).
+    closing: bool,
+    /// A newer connection took over the device-id; we are closing in 1.5 s.
+    replaced: bool,
+}
+
+/// Why the loop ended.
+enum Flow {
+    Continue,
+    Done,
+}
+
+impl Connection {
+    fn run(&mut self) -> io::Result<()> {
+        if let Some(displaced) = self.ctx.registry.register(self.handle.clone()) {
+            ::log::info!(
+                "device {} reconnected: connection {} replaces {}",
+                self.session.device_id(),
+                self.handle.conn_id,
+                displaced.conn_id
+            );
+            displaced.send(ConnEvent::Replaced);
+        }
+        stats::broadcast(&self.ctx);
+        let now = self.now_ms();
+        self.arm_idle(now);
+        self.arm_ping(now);
+
+        let mut read_pending = true;
+        loop {
+            let timeout = read_pending.then_some(std::time::Duration::ZERO);
+            match self.poll.poll(&mut self.events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            for event in self.events.iter() {
+                if event.token() == SOCKET && (event.is_readable() || event.is_read_closed()) {
+                    read_pending = true;
+                }
+            }
+            if read_pending {
+                match self.read_socket()? {
+                    (Flow::Done, _) => return Ok(()),
+                    (Flow::Continue, more) => read_pending = more,
+                }
+            }
+            while let Ok(event) = self.inbox.try_recv() {
+                if let Flow::Done = self.on_event(event)? {
+                    return Ok(());
+                }
+            }
+            if let Flow::Done = self.flush()? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.ctx.timers.now_ms()
+    }
+
+    /// Reads up to [`READ_BUDGET`] messages; the bool says whether more may wait.
+    fn read_socket(&mut self) -> io::Result<(Flow, bool)> {
+        for _ in 0..READ_BUDGET {
+            let message = match self.ws.read() {
+                Ok(message) => message,
+                Err(tungstenite::Error::Io(e)) if would_block(&e) => {
+                    return Ok((Flow::Continue, false));
+                }
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Ok((Flow::Done, false));
+                }
+                Err(tungstenite::Error::Capacity(e)) => {
+                    ::log::warn!(
+                        "device {}: {e}; closing with 1009",
+                        self.session.device_id()
+                    );
+                    self.close(CloseRequest {
+                        code: 1009,
+                        reason: "message too big",
+                    });
+                    return Ok((Flow::Continue, true));
+                }
+                Err(e) => {
+                    ::log::info!("device {}: websocket error: {e}", self.session.device_id());
+                    return Ok((Flow::Done, false));
+                }
+            };
+            let now = self.now_ms();
+            self.last_seen_ms = now;
+            let mut out = Outbox::default();
+            match message {
+                Message::Text(text) => {
+                    METRICS
+                        .frames_in_text
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if !self.closing {
+                        self.session
+                            .on_text(text.as_str(), &self.ctx, now, &mut out);
+                    }
+                }
+                Message::Binary(frame) => {
+                    METRICS
+                        .frames_in_binary
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if !self.closing {
+                        // The audio pipeline takes the Opus payload in a later release.
+                        let _opus = self.session.on_binary(&frame, &self.ctx, now, &mut out);
+                    }
+                }
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                Message::Close(frame) => {
+                    ::log::debug!("device {} sent close {frame:?}", self.session.device_id());
+                }
+            }
+            self.apply(out);
+        }
+        Ok((Flow::Continue, true))
+    }
+
+    fn on_event(&mut self, event: ConnEvent) -> io::Result<Flow> {
+        let mut out = Outbox::default();
+        match event {
+            ConnEvent::SendText(text) => out.frames.push(Outgoing::SharedText(text)),
+            ConnEvent::Timer(timer) => return self.on_timer(timer),
+            ConnEvent::Replaced => {
+                self.replaced = true;
+                out.text(outbound::replaced());
+                let handle = self.handle.clone();
+                self.timers.replaced_close = Some(self.ctx.timers.schedule_in(
+                    std::time::Duration::from_millis(REPLACED_CLOSE_MS),
+                    Box::new(move || {
+                        handle.send(ConnEvent::Timer(ConnTimer::ReplacedClose));
+                    }),
+                ));
+            }
+            ConnEvent::ConfigReloaded(config) => self.session.apply_config(config, &mut out),
+            ConnEvent::Shutdown => {
+                out.close = Some(CloseRequest {
+                    code: 1001,
+                    reason: "server shutting down",
+                })
+            }
+        }
+        self.apply(out);
+        Ok(Flow::Continue)
+    }
+
+    fn on_timer(&mut self, timer: ConnTimer) -> io::Result<Flow> {
+        let now = self.now_ms();
+        match timer {
+            ConnTimer::Idle => {
+                self.timers.idle = None;
+                let mut out = Outbox::default();
+                match self.session.idle.poll(now) {
+                    IdleAction::Nothing => {}
+                    IdleAction::Warn { seconds_left } => {
+                        out.text(outbound::timeout_warning(seconds_left, false));
+                    }
+                    IdleAction::FinalWarn { seconds_left } => {
+                        out.text(outbound::timeout_warning(seconds_left, true));
+                    }
+                    IdleAction::Close => {
+                        METRICS
+                            .idle_closes_total
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        ::log::info!("device {} idle: closing", self.session.device_id());
+                        out.close = Some(CloseRequest {
+                            code: 1000,
+                            reason: "idle timeout",
+                        });
+                    }
+                }
+                self.apply(out);
+                if !self.closing {
+                    self.arm_idle(now);
+                }
+            }
+            ConnTimer::Ping => {
+                self.timers.ping = None;
+                let timeout_ms = u64::from(self.session.config.server.ws_ping_timeout_s) * 1000;
+                if now.saturating_sub(self.last_seen_ms) > timeout_ms {
+                    ::log::info!(
+                        "device {} sent nothing for {} ms (pong timeout): dropping",
+                        self.session.device_id(),
+                        now.saturating_sub(self.last_seen_ms)
+                    );
+                    return Ok(Flow::Done);
+                }
+                if !self.closing {
+                    self.write(Message::Ping(Default::default()));
+                    self.arm_ping(now);
+                }
+            }
+            ConnTimer::ReplacedClose => {
+                self.timers.replaced_close = None;
+                self.close(CloseRequest {
+                    code: 1000,
+                    reason: "replaced",
+                });
+            }
+            ConnTimer::CloseWait => {
+                self.timers.close_wait = None;
+                return Ok(Flow::Done);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Writes what a handler produced and applies its requests.
+    fn apply(&mut self, out: Outbox) {
+        for frame in out.frames {
+            let message = match frame {
+                Outgoing::Text(text) => Message::text(text),
+                Outgoing::SharedText(text) => Message::text(text.to_string()),
+            };
+            self.write(message);
+        }
+        if out.rearm_idle && !self.closing {
+            let now = self.now_ms();
+            self.arm_idle(now);
+        }
+        if let Some(close) = out.close {
+            self.close(close);
+        }
+    }
+
+    fn write(&mut self, message: Message) {
+        if self.closing {
+            return;
+        }
+        let is_text = message.is_text();
+        match self.ws.write(message) {
+            Ok(()) => {}
+            Err(tungstenite::Error::Io(e)) if would_block(&e) => {}
+            Err(tungstenite::Error::WriteBufferFull(_)) => {
+                METRICS
+                    .events_dropped_total
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                ::log::warn!(
+                    "device {} is not reading: frame dropped",
+                    self.session.device_id()
+                );
+                return;
+            }
+            Err(e) => {
+                ::log::debug!("device {}: write failed: {e}", self.session.device_id());
+                return;
+            }
+        }
+        let counter = if is_text {
+            &METRICS.frames_out_text
+        } else {
+            &METRICS.frames_out_binary
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn flush(&mut self) -> io::Result<Flow> {
+        match self.ws.flush() {
+            Ok(()) => Ok(Flow::Continue),
+            Err(tungstenite::Error::Io(e)) if would_block(&e) => Ok(Flow::Continue),
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                Ok(Flow::Done)
+            }
+            Err(e) => {
+                ::log::debug!("device {}: flush failed: {e}", self.session.device_id());
+                Ok(Flow::Done)
+            }
+        }
+    }
+
+    /// Starts the close handshake; the socket goes when the device answers or after 5 s.
+    fn close(&mut self, request: CloseRequest) {
+        if self.closing {
+            return;
+        }
+        ::log::info!(
+            "closing device {} with {} {}",
+            self.session.device_id(),
+            request.code,
+            request.reason
+        );
+        let frame = CloseFrame {
+            code: CloseCode::from(request.code),
+            reason: request.reason.into(),
+        };
+        if let Err(e) = self.ws.close(Some(frame)) {
+            if !matches!(&e, tungstenite::Error::Io(io) if would_block(io)) {
+                ::log::debug!("device {}: close failed: {e}", self.session.device_id());
+            }
+        }
+        self.closing = true;
+        let handle = self.handle.clone();
+        self.timers.close_wait = Some(self.ctx.timers.schedule_in(
+            std::time::Duration::from_millis(CLOSE_WAIT_MS),
+            Box::new(move || {
+                handle.send(ConnEvent::Timer(ConnTimer::CloseWait));
+            }),
+        ));
+    }
+
+    fn arm_idle(&mut self, _now: u64) {
+        if let Some(id) = self.timers.idle.take() {
+            self.ctx.timers.cancel(id);
+        }
+        let handle = self.handle.clone();
+        self.timers.idle = Some(self.ctx.timers.schedule_at(
+            self.session.idle.next_wake(),
+            Box::new(move || {
+                handle.send(ConnEvent::Timer(ConnTimer::Idle));
+            }),
+        ));
+    }
+
+    fn arm_ping(&mut self, now: u64) {
+        let interval_ms = u64::from(self.session.config.server.ws_ping_interval_s) * 1000;
+        let handle = self.handle.clone();
+        self.timers.ping = Some(self.ctx.timers.schedule_at(
+            now + interval_ms,
+            Box::new(move || {
+                handle.send(ConnEvent::Timer(ConnTimer::Ping));
+            }),
+        ));
+    }
+
+    /// Cancels every timer, leaves the registry and tells the others.
+    fn finish(&mut self) {
+        let timers = std::mem::take(&mut self.timers);
+        for id in [
+            timers.idle,
+            timers.ping,
+            timers.replaced_close,
+            timers.close_wait,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.ctx.timers.cancel(id);
+        }
+        let _ = self.ws.flush();
+        let removed = self
+            .ctx
+            .registry
+            .unregister(self.session.device_id(), self.handle.conn_id);
+        ::log::info!(
+            "device {} disconnected (connection {}{})",
+            self.session.device_id(),
+            self.handle.conn_id,
+            if self.replaced { ", replaced" } else { "" }
+        );
+        if removed {
+            stats::broadcast(&self.ctx);
+        }
+    }
+}

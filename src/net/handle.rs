@@ -1,0 +1,86 @@
+//! How the rest of the server reaches a connection: an event into its bounded
+//! inbox, then a wake of its mio `Poll`. Nobody but the connection's own
+//! thread touches its state.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use mio::Waker;
+
+use crate::config::Config;
+use crate::metrics::METRICS;
+
+/// Inbox capacity. A device that cannot keep up loses events (counted) rather
+/// than letting the sender wait or memory grow.
+pub const INBOX_CAPACITY: usize = 1024;
+
+/// Something another thread wants a connection to do.
+#[derive(Debug)]
+pub enum ConnEvent {
+    /// A text frame built once and shared by every recipient of a broadcast.
+    SendText(Arc<str>),
+    /// One of the connection's own timers fired.
+    Timer(ConnTimer),
+    /// A newer connection registered the same device-id (§1.5).
+    Replaced,
+    /// An accepted reload; applies from the connection's next timer cycle.
+    ConfigReloaded(Arc<Config>),
+    /// Server shutdown: close with 1001.
+    Shutdown,
+}
+
+/// The timers a connection schedules on the wheel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnTimer {
+    /// Idle deadline check; stale firings are harmless (the tracker re-checks).
+    Idle,
+    /// Send a WebSocket ping and check the pong deadline.
+    Ping,
+    /// 1.5 s after `replaced`: close with 1000 "replaced".
+    ReplacedClose,
+    /// The close handshake took too long: drop the socket.
+    CloseWait,
+}
+
+/// A cheap, cloneable address of one live connection.
+#[derive(Clone, Debug)]
+pub struct ConnHandle {
+    /// Unique per process, never reused: tells an old and a new connection of
+    /// the same device apart.
+    pub conn_id: u64,
+    pub device_id: Arc<str>,
+    inbox: Sender<ConnEvent>,
+    waker: Arc<Waker>,
+}
+
+impl ConnHandle {
+    pub fn new(conn_id: u64, device_id: &str, waker: Arc<Waker>) -> (Self, Receiver<ConnEvent>) {
+        let (inbox, receiver) = crossbeam_channel::bounded(INBOX_CAPACITY);
+        let handle = ConnHandle {
+            conn_id,
+            device_id: Arc::from(device_id),
+            inbox,
+            waker,
+        };
+        (handle, receiver)
+    }
+
+    /// Delivers an event without ever blocking. Returns false (and counts the
+    /// drop) when the inbox is full or the connection is gone.
+    pub fn send(&self, event: ConnEvent) -> bool {
+        match self.inbox.try_send(event) {
+            Ok(()) => {
+                // A failed wake means the Poll is gone, i.e. the connection is closing.
+                let _ = self.waker.wake();
+                true
+            }
+            Err(TrySendError::Full(_)) => {
+                METRICS.events_dropped_total.fetch_add(1, Relaxed);
+                let _ = self.waker.wake();
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+}

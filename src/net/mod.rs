@@ -1,0 +1,13 @@
+//! Sockets: the acceptor ([`reactor`]), the first seconds of a connection
+//! ([`handshake`], [`identity`], [`auth`]), the per-connection event loop
+//! ([`connection`]) and how others reach it ([`handle`], [`registry`], [`stats`]).
+
+pub mod auth;
+pub mod connection;
+pub mod handle;
+pub mod handshake;
+pub mod identity;
+pub mod reactor;
+pub mod registry;
+pub mod stats;
+pub mod wait;

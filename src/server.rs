@@ -1,0 +1,173 @@
+//! Wires the threads together (see ARCHITECTURE.md): binds the listeners
+//! first, starts the timer wheel, the stats broadcast and the signal thread,
+//! then runs the acceptor until shutdown and closes every connection with 1001.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::config::{Config, ConfigStore};
+use crate::context::ServerContext;
+use crate::log::LogControl;
+use crate::net::connection::Listener;
+use crate::net::handle::ConnEvent;
+use crate::net::registry::Registry;
+use crate::net::{reactor, stats};
+use crate::session::admin::announce_reload;
+use crate::shutdown::Shutdown;
+use crate::timer::{SystemClock, TimerService};
+
+/// Timer wheel resolution; the contract asks for ≤ 100 ms.
+const TICK_MS: u64 = 10;
+/// How long shutdown waits for connections to finish their close handshake.
+const DRAIN: Duration = Duration::from_secs(3);
+
+#[derive(Debug)]
+pub enum ServerError {
+    /// A listener could not be bound (exit status 1).
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    Io(std::io::Error),
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::Bind { addr, error } => write!(f, "cannot listen on {addr}: {error}"),
+            ServerError::Io(error) => write!(f, "server failed: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub fn run(store: Arc<ConfigStore>, log: Option<LogControl>) -> Result<(), ServerError> {
+    let config = store.current();
+    let device_addr = SocketAddr::new(config.server.ip, config.server.port);
+    let mut listeners = vec![(
+        reactor::bind(device_addr).map_err(|error| ServerError::Bind {
+            addr: device_addr,
+            error,
+        })?,
+        Listener::Device,
+    )];
+    if let Some(port) = config.server.http_port {
+        let addr = SocketAddr::new(config.server.ip, port);
+        let listener = reactor::bind(addr).map_err(|error| ServerError::Bind { addr, error })?;
+        listeners.push((listener, Listener::ApiOnly));
+    }
+
+    let (timers, timer_thread) =
+        TimerService::start(Arc::new(SystemClock::new()), TICK_MS).map_err(ServerError::Io)?;
+    let ctx = Arc::new(ServerContext {
+        device_url: device_url(&config),
+        config: Arc::clone(&store),
+        registry: Registry::new(),
+        timers,
+        shutdown: Shutdown::new(),
+        started: Instant::now(),
+        host_load: Default::default(),
+        log,
+    });
+    ctx.host_load.sample();
+    stats::schedule_periodic(&ctx);
+    start_signal_thread(&ctx).map_err(ServerError::Io)?;
+
+    let addresses: Vec<String> = listeners
+        .iter()
+        .map(|(l, kind)| match l.local_addr() {
+            Ok(a) => format!("{a} ({kind:?})"),
+            Err(_) => format!("? ({kind:?})"),
+        })
+        .collect();
+    ::log::info!(
+        "listening on {}; devices connect to {}",
+        addresses.join(", "),
+        ctx.device_url
+    );
+
+    let accepted = reactor::run(listeners, Arc::clone(&ctx));
+    ::log::info!(
+        "shutting down: closing {} connections",
+        ctx.registry.live_count()
+    );
+    ctx.registry.broadcast_live(|| ConnEvent::Shutdown);
+    let drain_deadline = Instant::now() + DRAIN;
+    while ctx.registry.live_count() > 0 && Instant::now() < drain_deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    timer_thread.stop();
+    ::log::info!("stopped");
+    if let Some(log) = &ctx.log {
+        log.flush(Duration::from_secs(1));
+    }
+    accepted.map_err(ServerError::Io)
+}
+
+/// SIGHUP reloads the file; SIGTERM/SIGINT request shutdown.
+fn start_signal_thread(ctx: &Arc<ServerContext>) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGHUP, SIGTERM, SIGINT])?;
+    let ctx = Arc::clone(ctx);
+    std::thread::Builder::new()
+        .name("signals".to_string())
+        .spawn(move || {
+            for signal in signals.forever() {
+                match signal {
+                    SIGHUP => match ctx.config.reload_file() {
+                        Ok(config) => {
+                            ::log::info!("SIGHUP: config reloaded");
+                            announce_reload(&ctx, config);
+                        }
+                        Err(error) => {
+                            ::log::error!("SIGHUP: reload rejected, old config stays: {error}")
+                        }
+                    },
+                    _ => {
+                        ::log::info!("signal {signal}: shutting down");
+                        ctx.shutdown.request();
+                    }
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// `server.websocket`, else `ws://<advertise_ip or first non-loopback IPv4>:<port>/xiaozhi/v1/`.
+pub fn device_url(config: &Config) -> String {
+    if let Some(url) = &config.server.websocket {
+        return url.clone();
+    }
+    let host = config
+        .server
+        .advertise_ip
+        .clone()
+        .or_else(|| first_non_loopback_ipv4().map(|ip| ip.to_string()))
+        .unwrap_or_else(|| "127.0.0.1".to_string());
+    format!("ws://{host}:{}/xiaozhi/v1/", config.server.port)
+}
+
+/// Reads the kernel's local routes (Linux); `None` elsewhere or when only loopback exists.
+fn first_non_loopback_ipv4() -> Option<Ipv4Addr> {
+    let trie = std::fs::read_to_string("/proc/net/fib_trie").ok()?;
+    let mut previous: Option<&str> = None;
+    for line in trie.lines() {
+        if line.contains("/32 host LOCAL") {
+            if let Some(IpAddr::V4(ip)) =
+                previous.and_then(|p| p.trim().trim_start_matches("|-- ").trim().parse().ok())
+            {
+                if !ip.is_loopback() {
+                    return Some(ip);
+                }
+            }
+        }
+        previous = Some(line);
+    }
+    None
+}
