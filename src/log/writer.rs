@@ -141,7 +141,7 @@ fn run(rx: &Receiver<Msg>, logger: &dyn ::log::Log) {
                 Msg::Record(record) => {
                     write_record(logger, &record);
                     batch += 1;
-                    if batch % FLUSH_EVERY == 0 {
+                    if batch.is_multiple_of(FLUSH_EVERY) {
                         logger.flush();
                     }
                 }
