@@ -158,14 +158,12 @@ fn first_non_loopback_ipv4() -> Option<Ipv4Addr> {
     let trie = std::fs::read_to_string("/proc/net/fib_trie").ok()?;
     let mut previous: Option<&str> = None;
     for line in trie.lines() {
-        if line.contains("/32 host LOCAL") {
-            if let Some(IpAddr::V4(ip)) =
+        if line.contains("/32 host LOCAL")
+            && let Some(IpAddr::V4(ip)) =
                 previous.and_then(|p| p.trim().trim_start_matches("|-- ").trim().parse().ok())
-            {
-                if !ip.is_loopback() {
-                    return Some(ip);
-                }
-            }
+            && !ip.is_loopback()
+        {
+            return Some(ip);
         }
         previous = Some(line);
     }

@@ -79,7 +79,8 @@ fn stats_arrive_on_register_with_the_normalized_id() {
 #[test]
 fn identity_order_query_then_headers_then_client_id_then_generated() {
     let server = Server::start("");
-    let cases: [(&str, &[(&str, &str)], Option<&str>); 4] = [
+    type Headers<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&str, Headers, Option<&str>); 4] = [
         (
             "/x/?device_id=%22AA:BB%22",
             &[("Device-Id", "cc")],

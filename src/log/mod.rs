@@ -49,7 +49,7 @@ use ::log::LevelFilter;
 pub use logger::AsyncLogger;
 pub use panic::PANIC_TARGET;
 pub use record::{UNNAMED_THREAD, truncate_message};
-pub use writer::LogWriter;
+pub use writer::{LogWriter, WRITER_THREAD};
 
 /// Logger configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

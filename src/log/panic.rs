@@ -7,6 +7,7 @@ use std::panic::PanicHookInfo;
 
 use super::logger::AsyncLogger;
 use super::record::UNNAMED_THREAD;
+use super::writer::WRITER_THREAD;
 
 /// Target used for panic records.
 pub const PANIC_TARGET: &str = "panic";
@@ -16,18 +17,23 @@ pub const PANIC_TARGET: &str = "panic";
 /// The hook queues `thread '<name>' panicked at <location>: <payload>` at
 /// error level, bypassing the level filter and the length limit: a panic is
 /// never filtered out, and its payload is never cut out by truncation.
-/// When the record cannot be queued (channel full, writer gone) the line is
-/// also written straight to stderr, so a panic is never lost silently.
+/// When the record cannot be queued (channel full, writer gone), or the
+/// panicking thread is the writer itself, the line is written straight to
+/// stderr instead, so a panic is never lost silently.
 /// A backtrace is appended when `RUST_BACKTRACE` asks for one.
 pub(crate) fn install_hook(logger: AsyncLogger) {
     std::panic::set_hook(Box::new(move |info| {
         let line = panic_line(info);
-        if !logger.enqueue(
-            ::log::Level::Error,
-            PANIC_TARGET,
-            &format_args!("{line}"),
-            false,
-        ) {
+        // A panicking writer thread would never write its own record.
+        let on_writer = std::thread::current().name() == Some(WRITER_THREAD);
+        if on_writer
+            || !logger.enqueue(
+                ::log::Level::Error,
+                PANIC_TARGET,
+                &format_args!("{line}"),
+                false,
+            )
+        {
             let _ = writeln!(std::io::stderr().lock(), "{line}");
         }
     }));

@@ -19,6 +19,9 @@ use simplelog::{CombinedLogger, Config, ConfigBuilder, LevelFilter, SharedLogger
 
 use super::record::{Msg, OwnedRecord};
 
+/// Name of the writer thread.
+pub const WRITER_THREAD: &str = "log-writer";
+
 /// How long dropping a [`LogWriter`] waits for the thread to finish writing.
 const DROP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -47,7 +50,7 @@ impl LogWriter {
     ) -> std::io::Result<LogWriter> {
         let (exit_guard, exited) = crossbeam_channel::bounded::<()>(0);
         let handle = std::thread::Builder::new()
-            .name("log-writer".to_owned())
+            .name(WRITER_THREAD.to_owned())
             .spawn(move || {
                 let _exit_guard = exit_guard;
                 run(&rx, build_logger(sinks).as_ref());

@@ -248,7 +248,7 @@ impl Connection {
         }
         stats::broadcast(&self.ctx);
         let now = self.now_ms();
-        self.arm_idle(now);
+        self.arm_idle();
         self.arm_ping(now);
 
         let mut read_pending = true;
@@ -399,12 +399,12 @@ impl Connection {
                 }
                 self.apply(out);
                 if !self.closing {
-                    self.arm_idle(now);
+                    self.arm_idle();
                 }
             }
             ConnTimer::Ping => {
                 self.timers.ping = None;
-                let timeout_ms = u64::from(self.session.config.server.ws_ping_timeout_s) * 1000;
+                let timeout_ms = self.session.config.server.ws_ping_timeout_s * 1000;
                 if now.saturating_sub(self.last_seen_ms) > timeout_ms {
                     ::log::info!(
                         "device {} sent nothing for {} ms (pong timeout): dropping",
@@ -443,8 +443,7 @@ impl Connection {
             self.write(message);
         }
         if out.rearm_idle && !self.closing {
-            let now = self.now_ms();
-            self.arm_idle(now);
+            self.arm_idle();
         }
         if let Some(close) = out.close {
             self.close(close);
@@ -511,10 +510,10 @@ impl Connection {
             code: CloseCode::from(request.code),
             reason: request.reason.into(),
         };
-        if let Err(e) = self.ws.close(Some(frame)) {
-            if !matches!(&e, tungstenite::Error::Io(io) if would_block(io)) {
-                ::log::debug!("device {}: close failed: {e}", self.session.device_id());
-            }
+        if let Err(e) = self.ws.close(Some(frame))
+            && !matches!(&e, tungstenite::Error::Io(io) if would_block(io))
+        {
+            ::log::debug!("device {}: close failed: {e}", self.session.device_id());
         }
         self.closing = true;
         let handle = self.handle.clone();
@@ -526,7 +525,7 @@ impl Connection {
         ));
     }
 
-    fn arm_idle(&mut self, _now: u64) {
+    fn arm_idle(&mut self) {
         if let Some(id) = self.timers.idle.take() {
             self.ctx.timers.cancel(id);
         }
@@ -540,7 +539,7 @@ impl Connection {
     }
 
     fn arm_ping(&mut self, now: u64) {
-        let interval_ms = u64::from(self.session.config.server.ws_ping_interval_s) * 1000;
+        let interval_ms = self.session.config.server.ws_ping_interval_s * 1000;
         let handle = self.handle.clone();
         self.timers.ping = Some(self.ctx.timers.schedule_at(
             now + interval_ms,

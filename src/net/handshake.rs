@@ -158,6 +158,8 @@ pub fn websocket_config() -> WebSocketConfig {
 
 /// Lets tungstenite finish the upgrade. `refusal` (from auth) makes it answer
 /// that response instead of 101. `Ok(None)` means the device was refused.
+// tungstenite's `Callback` trait fixes the (large) error type of the closure.
+#[allow(clippy::result_large_err)]
 pub fn upgrade(
     socket: TcpStream,
     buffered: Vec<u8>,

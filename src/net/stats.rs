@@ -101,7 +101,7 @@ pub fn broadcast(ctx: &ServerContext) {
 /// Samples host load and broadcasts, then re-arms itself with the interval
 /// read from the current config (so a reload applies from the next cycle).
 pub fn schedule_periodic(ctx: &Arc<ServerContext>) {
-    let interval = Duration::from_secs(u64::from(ctx.config.current().server.stats_interval_s));
+    let interval = Duration::from_secs(ctx.config.current().server.stats_interval_s);
     let weak = Arc::downgrade(ctx);
     ctx.timers.schedule_in(
         interval,

@@ -24,9 +24,8 @@ impl IdleSettings {
     pub fn from_config(config: &Config) -> Self {
         let idle = &config.idle;
         IdleSettings {
-            base_timeout_ms: (u64::from(idle.idle_timeout_s) + u64::from(idle.idle_buffer_s))
-                * 1000,
-            warning_ms: u64::from(idle.warning_s) * 1000,
+            base_timeout_ms: (idle.idle_timeout_s + idle.idle_buffer_s) * 1000,
+            warning_ms: idle.warning_s * 1000,
             mode_multiplier: u64::from(idle.mode_multiplier),
         }
     }
