@@ -1,9 +1,10 @@
 //! Sockets: the acceptor ([`reactor`]), the first seconds of a connection
 //! ([`handshake`], [`identity`], [`auth`]), the per-connection event loop
-//! ([`connection`]) and how others reach it ([`handle`], [`registry`], [`stats`]).
+//! ([`connection`], [`event_loop`]) and how others reach it ([`handle`], [`registry`], [`stats`]).
 
 pub mod auth;
 pub mod connection;
+pub mod event_loop;
 pub mod handle;
 pub mod handshake;
 pub mod identity;

@@ -1,0 +1,440 @@
+//! The event loop of one upgraded device connection (PROTOCOL.md §1, §3):
+//! one mio `Poll` over its socket and a `Waker`. Everything another thread
+//! wants from this connection arrives as a [`ConnEvent`] in its inbox; the loop
+//! never blocks on a read while something waits to be sent, and never does
+//! disk, LLM, ASR or webhook I/O itself.
+
+use std::io;
+use std::sync::Arc;
+
+use crossbeam_channel::Receiver;
+use mio::{Events, Poll, Token};
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+use super::handle::{ConnEvent, ConnHandle, ConnTimer};
+use super::handshake::Prefixed;
+use super::stats;
+use super::wait::would_block;
+use crate::context::ServerContext;
+use crate::metrics::METRICS;
+use crate::protocol::outbound;
+use crate::session::idle::IdleAction;
+use crate::session::{CloseRequest, Outbox, Outgoing, Session};
+use crate::timer::TimerId;
+
+pub const SOCKET: Token = Token(0);
+pub const WAKER: Token = Token(1);
+/// Messages read per loop turn before the inbox gets a look, so a chatty
+/// device cannot starve its own timers and replies.
+const READ_BUDGET: usize = 64;
+/// Old connection's grace after `replaced` (§1.5).
+const REPLACED_CLOSE_MS: u64 = 1_500;
+/// How long the close handshake may take (§1.1).
+const CLOSE_WAIT_MS: u64 = 5_000;
+
+/// The wheel timers this connection owns; all are cancelled when it ends.
+#[derive(Default)]
+struct ConnTimers {
+    idle: Option<TimerId>,
+    ping: Option<TimerId>,
+    replaced_close: Option<TimerId>,
+    close_wait: Option<TimerId>,
+}
+
+pub struct EventLoop {
+    ws: WebSocket<Prefixed>,
+    poll: Poll,
+    events: Events,
+    inbox: Receiver<ConnEvent>,
+    /// Our own address, cloned into timer callbacks and the registry.
+    handle: ConnHandle,
+    session: Session,
+    ctx: Arc<ServerContext>,
+    timers: ConnTimers,
+    /// Last time the device sent anything (a pong or any frame): the ping
+    /// timeout watches it, since any frame proves the link as well as a pong.
+    last_seen_ms: u64,
+    /// We sent a close frame and wait for the device's reply (at most 5 s).
+    closing: bool,
+    /// A newer connection took over the device-id; we are closing in 1.5 s.
+    replaced: bool,
+}
+
+/// Why the loop ended.
+enum Flow {
+    Continue,
+    Done,
+}
+
+impl EventLoop {
+    pub fn new(
+        ws: WebSocket<Prefixed>,
+        poll: Poll,
+        events: Events,
+        inbox: Receiver<ConnEvent>,
+        handle: ConnHandle,
+        session: Session,
+        ctx: Arc<ServerContext>,
+    ) -> Self {
+        let last_seen_ms = ctx.timers.now_ms();
+        EventLoop {
+            ws,
+            poll,
+            events,
+            inbox,
+            handle,
+            session,
+            ctx,
+            timers: ConnTimers::default(),
+            last_seen_ms,
+            closing: false,
+            replaced: false,
+        }
+    }
+
+    /// Registers the device, then serves it until the socket closes.
+    pub fn run(&mut self) -> io::Result<()> {
+        if let Some(displaced) = self.ctx.registry.register(self.handle.clone()) {
+            ::log::info!(
+                "device {} reconnected: connection {} replaces {}",
+                self.session.device_id(),
+                self.handle.conn_id,
+                displaced.conn_id
+            );
+            displaced.send(ConnEvent::Replaced);
+        }
+        stats::broadcast(&self.ctx);
+        let now = self.now_ms();
+        self.arm_idle();
+        self.arm_ping(now);
+
+        let mut read_pending = true;
+        loop {
+            let timeout = read_pending.then_some(std::time::Duration::ZERO);
+            match self.poll.poll(&mut self.events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            for event in self.events.iter() {
+                if event.token() == SOCKET && (event.is_readable() || event.is_read_closed()) {
+                    read_pending = true;
+                }
+            }
+            if read_pending {
+                match self.read_socket()? {
+                    (Flow::Done, _) => return Ok(()),
+                    (Flow::Continue, more) => read_pending = more,
+                }
+            }
+            while let Ok(event) = self.inbox.try_recv() {
+                if let Flow::Done = self.on_event(event)? {
+                    return Ok(());
+                }
+            }
+            if let Flow::Done = self.flush()? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.ctx.timers.now_ms()
+    }
+
+    /// Reads up to [`READ_BUDGET`] messages; the bool says whether more may wait.
+    fn read_socket(&mut self) -> io::Result<(Flow, bool)> {
+        for _ in 0..READ_BUDGET {
+            let message = match self.ws.read() {
+                Ok(message) => message,
+                Err(tungstenite::Error::Io(e)) if would_block(&e) => {
+                    return Ok((Flow::Continue, false));
+                }
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Ok((Flow::Done, false));
+                }
+                Err(tungstenite::Error::Capacity(e)) => {
+                    ::log::warn!(
+                        "device {}: {e}; closing with 1009",
+                        self.session.device_id()
+                    );
+                    self.close(CloseRequest {
+                        code: 1009,
+                        reason: "message too big",
+                    });
+                    return Ok((Flow::Continue, true));
+                }
+                Err(e) => {
+                    ::log::info!("device {}: websocket error: {e}", self.session.device_id());
+                    return Ok((Flow::Done, false));
+                }
+            };
+            let now = self.now_ms();
+            self.last_seen_ms = now;
+            let mut out = Outbox::default();
+            match message {
+                Message::Text(text) => {
+                    METRICS
+                        .frames_in_text
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if !self.closing {
+                        self.session
+                            .on_text(text.as_str(), &self.ctx, now, &mut out);
+                    }
+                }
+                Message::Binary(frame) => {
+                    METRICS
+                        .frames_in_binary
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if !self.closing {
+                        // The audio pipeline takes the Opus payload in a later release.
+                        let _opus = self.session.on_binary(&frame, &self.ctx, now, &mut out);
+                    }
+                }
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                Message::Close(frame) => {
+                    ::log::debug!("device {} sent close {frame:?}", self.session.device_id());
+                }
+            }
+            self.apply(out);
+        }
+        Ok((Flow::Continue, true))
+    }
+
+    fn on_event(&mut self, event: ConnEvent) -> io::Result<Flow> {
+        let mut out = Outbox::default();
+        match event {
+            ConnEvent::SendText(text) => out.frames.push(Outgoing::SharedText(text)),
+            ConnEvent::Timer(timer) => return self.on_timer(timer),
+            ConnEvent::Replaced => {
+                self.replaced = true;
+                out.text(outbound::replaced());
+                let handle = self.handle.clone();
+                self.timers.replaced_close = Some(self.ctx.timers.schedule_in(
+                    std::time::Duration::from_millis(REPLACED_CLOSE_MS),
+                    Box::new(move || {
+                        handle.send(ConnEvent::Timer(ConnTimer::ReplacedClose));
+                    }),
+                ));
+            }
+            ConnEvent::ConfigReloaded(config) => self.session.apply_config(config, &mut out),
+            ConnEvent::Shutdown => {
+                out.close = Some(CloseRequest {
+                    code: 1001,
+                    reason: "server shutting down",
+                })
+            }
+        }
+        self.apply(out);
+        Ok(Flow::Continue)
+    }
+
+    fn on_timer(&mut self, timer: ConnTimer) -> io::Result<Flow> {
+        let now = self.now_ms();
+        match timer {
+            ConnTimer::Idle => {
+                self.timers.idle = None;
+                let mut out = Outbox::default();
+                match self.session.idle.poll(now) {
+                    IdleAction::Nothing => {}
+                    IdleAction::Warn { seconds_left } => {
+                        out.text(outbound::timeout_warning(seconds_left, false));
+                    }
+                    IdleAction::FinalWarn { seconds_left } => {
+                        out.text(outbound::timeout_warning(seconds_left, true));
+                    }
+                    IdleAction::Close => {
+                        METRICS
+                            .idle_closes_total
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        ::log::info!("device {} idle: closing", self.session.device_id());
+                        out.close = Some(CloseRequest {
+                            code: 1000,
+                            reason: "idle timeout",
+                        });
+                    }
+                }
+                self.apply(out);
+                if !self.closing {
+                    self.arm_idle();
+                }
+            }
+            ConnTimer::Ping => {
+                self.timers.ping = None;
+                let timeout_ms = self.session.config.server.ws_ping_timeout_s * 1000;
+                if now.saturating_sub(self.last_seen_ms) > timeout_ms {
+                    ::log::info!(
+                        "device {} sent nothing for {} ms (pong timeout): dropping",
+                        self.session.device_id(),
+                        now.saturating_sub(self.last_seen_ms)
+                    );
+                    return Ok(Flow::Done);
+                }
+                if !self.closing {
+                    self.write(Message::Ping(Default::default()));
+                    self.arm_ping(now);
+                }
+            }
+            ConnTimer::ReplacedClose => {
+                self.timers.replaced_close = None;
+                self.close(CloseRequest {
+                    code: 1000,
+                    reason: "replaced",
+                });
+            }
+            ConnTimer::CloseWait => {
+                self.timers.close_wait = None;
+                return Ok(Flow::Done);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Writes what a handler produced and applies its requests.
+    fn apply(&mut self, out: Outbox) {
+        for frame in out.frames {
+            let message = match frame {
+                Outgoing::Text(text) => Message::text(text),
+                Outgoing::SharedText(text) => Message::text(text.to_string()),
+            };
+            self.write(message);
+        }
+        if out.rearm_idle && !self.closing {
+            self.arm_idle();
+        }
+        if let Some(close) = out.close {
+            self.close(close);
+        }
+    }
+
+    fn write(&mut self, message: Message) {
+        if self.closing {
+            return;
+        }
+        let is_text = message.is_text();
+        match self.ws.write(message) {
+            Ok(()) => {}
+            Err(tungstenite::Error::Io(e)) if would_block(&e) => {}
+            Err(tungstenite::Error::WriteBufferFull(_)) => {
+                METRICS
+                    .events_dropped_total
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                ::log::warn!(
+                    "device {} is not reading: frame dropped",
+                    self.session.device_id()
+                );
+                return;
+            }
+            Err(e) => {
+                ::log::debug!("device {}: write failed: {e}", self.session.device_id());
+                return;
+            }
+        }
+        let counter = if is_text {
+            &METRICS.frames_out_text
+        } else {
+            &METRICS.frames_out_binary
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn flush(&mut self) -> io::Result<Flow> {
+        match self.ws.flush() {
+            Ok(()) => Ok(Flow::Continue),
+            Err(tungstenite::Error::Io(e)) if would_block(&e) => Ok(Flow::Continue),
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                Ok(Flow::Done)
+            }
+            Err(e) => {
+                ::log::debug!("device {}: flush failed: {e}", self.session.device_id());
+                Ok(Flow::Done)
+            }
+        }
+    }
+
+    /// Starts the close handshake; the socket goes when the device answers or after 5 s.
+    fn close(&mut self, request: CloseRequest) {
+        if self.closing {
+            return;
+        }
+        ::log::info!(
+            "closing device {} with {} {}",
+            self.session.device_id(),
+            request.code,
+            request.reason
+        );
+        let frame = CloseFrame {
+            code: CloseCode::from(request.code),
+            reason: request.reason.into(),
+        };
+        if let Err(e) = self.ws.close(Some(frame))
+            && !matches!(&e, tungstenite::Error::Io(io) if would_block(io))
+        {
+            ::log::debug!("device {}: close failed: {e}", self.session.device_id());
+        }
+        self.closing = true;
+        let handle = self.handle.clone();
+        self.timers.close_wait = Some(self.ctx.timers.schedule_in(
+            std::time::Duration::from_millis(CLOSE_WAIT_MS),
+            Box::new(move || {
+                handle.send(ConnEvent::Timer(ConnTimer::CloseWait));
+            }),
+        ));
+    }
+
+    fn arm_idle(&mut self) {
+        if let Some(id) = self.timers.idle.take() {
+            self.ctx.timers.cancel(id);
+        }
+        let handle = self.handle.clone();
+        self.timers.idle = Some(self.ctx.timers.schedule_at(
+            self.session.idle.next_wake(),
+            Box::new(move || {
+                handle.send(ConnEvent::Timer(ConnTimer::Idle));
+            }),
+        ));
+    }
+
+    fn arm_ping(&mut self, now: u64) {
+        let interval_ms = self.session.config.server.ws_ping_interval_s * 1000;
+        let handle = self.handle.clone();
+        self.timers.ping = Some(self.ctx.timers.schedule_at(
+            now + interval_ms,
+            Box::new(move || {
+                handle.send(ConnEvent::Timer(ConnTimer::Ping));
+            }),
+        ));
+    }
+
+    /// Cancels every timer, leaves the registry and tells the others.
+    pub fn finish(&mut self) {
+        let timers = std::mem::take(&mut self.timers);
+        for id in [
+            timers.idle,
+            timers.ping,
+            timers.replaced_close,
+            timers.close_wait,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.ctx.timers.cancel(id);
+        }
+        let _ = self.ws.flush();
+        let removed = self
+            .ctx
+            .registry
+            .unregister(self.session.device_id(), self.handle.conn_id);
+        ::log::info!(
+            "device {} disconnected (connection {}{})",
+            self.session.device_id(),
+            self.handle.conn_id,
+            if self.replaced { ", replaced" } else { "" }
+        );
+        if removed {
+            stats::broadcast(&self.ctx);
+        }
+    }
+}
