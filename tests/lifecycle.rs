@@ -105,6 +105,14 @@ fn stats_times(device: &mut Device, n: usize, timeout: Duration) -> Vec<Instant>
 /// Waits for one stats broadcast (the timer cycle armed before a reload), then
 /// asserts that the next `gaps` intervals are each `expected_s` ± 0.6 s.
 fn assert_stats_period(device: &mut Device, expected_s: f64, gaps: usize, first_within: Duration) {
+    // Drop what is already buffered, so the first stats read is a fresh arrival.
+    loop {
+        match device.next(Duration::from_millis(50)) {
+            Received::Json(v) if is_stats(&v) => continue,
+            Received::Timeout => break,
+            other => panic!("expected only stats, got {other:?}"),
+        }
+    }
     stats_times(device, 1, first_within);
     let per_gap = Duration::from_secs_f64(expected_s + 2.0);
     let mut last = Instant::now();

@@ -39,6 +39,9 @@ pub fn authorize(config: &Config, head: &RequestHead, device_id: &str) -> Result
 /// `Bearer <t>` (scheme matched case-insensitively) or a bare token.
 pub fn bearer_token(header: Option<&str>) -> Option<&str> {
     let value = header?.trim();
+    if value.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
     let token = match value.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         _ => value,

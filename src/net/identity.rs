@@ -15,6 +15,10 @@ pub struct DeviceIdentity {
 }
 
 /// Trims, strips one pair of surrounding quotes, lowercases.
+///
+/// ```
+/// assert_eq!(huddle::net::identity::normalize_id(" \"94:A9:90:07:9D:88\" "), "94:a9:90:07:9d:88");
+/// ```
 pub fn normalize_id(raw: &str) -> String {
     let trimmed = raw.trim();
     let unquoted = ['"', '\'']

@@ -103,6 +103,19 @@ impl FrameError {
 }
 
 /// Decodes one uplink binary frame.
+///
+/// ```
+/// use huddle::protocol::framing::{decode, FramingVersion, PacketKind};
+///
+/// // PROTOCOL.md §2.3: a v3 frame carrying the 4-byte Opus payload 58 0b e4 71.
+/// let frame = [0x00, 0x00, 0x00, 0x04, 0x58, 0x0b, 0xe4, 0x71];
+/// let packet = decode(FramingVersion::V3, &frame).unwrap();
+/// assert_eq!(packet.kind, PacketKind::Opus);
+/// assert_eq!(packet.payload, &[0x58, 0x0b, 0xe4, 0x71]);
+///
+/// // A frame whose payload_size lies is refused, never read past its end.
+/// assert!(decode(FramingVersion::V3, &frame[..6]).is_err());
+/// ```
 pub fn decode(version: FramingVersion, frame: &[u8]) -> Result<BinaryPacket<'_>, FrameError> {
     if frame.is_empty() {
         return Err(FrameError::Empty);

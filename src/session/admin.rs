@@ -72,9 +72,12 @@ pub fn handle_server(
             out.text(outbound::server_success(action, "config updated"));
         }
         Err(error) => {
-            let message = error.to_string();
-            let message = message.strip_prefix("config: ").unwrap_or(&message);
-            fail(session, out, ErrorCode::SchemaInvalid, message);
+            fail(
+                session,
+                out,
+                ErrorCode::SchemaInvalid,
+                &error.reply_message(),
+            );
         }
     }
     Ok(())

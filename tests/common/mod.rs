@@ -39,7 +39,6 @@ impl Server {
 
     /// `server_extra` lines go inside `[server]`; `extra` follows as more tables.
     pub fn start_with(server_extra: &str, extra: &str) -> Server {
-        let port = free_port();
         let dir = std::env::temp_dir().join(format!(
             "huddle-test-{}-{}",
             std::process::id(),
@@ -47,22 +46,32 @@ impl Server {
         ));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let config_path = dir.join("huddle.toml");
-        let config = format!(
-            "[server]\nip = \"127.0.0.1\"\nport = {port}\n{server_extra}\n\n[storage]\ndata_dir = \"{}\"\n\n[log]\nlevel = \"debug\"\n\n{extra}\n",
-            dir.join("data").display()
-        );
-        std::fs::write(&config_path, config).expect("write config");
         let mut server = Server {
-            port,
+            port: 0,
             dir,
             config_path,
             child: None,
         };
-        server.spawn();
-        server
+        // A free port can be taken again between our probe and the server's
+        // bind (tests run in parallel), so a failed bind retries on a new one.
+        for _attempt in 0..5 {
+            server.port = free_port();
+            let config = format!(
+                "[server]\nip = \"127.0.0.1\"\nport = {}\n{server_extra}\n\n[storage]\ndata_dir = \"{}\"\n\n[log]\nlevel = \"debug\"\n\n{extra}\n",
+                server.port,
+                server.dir.join("data").display()
+            );
+            std::fs::write(&server.config_path, config).expect("write config");
+            if server.spawn() {
+                return server;
+            }
+        }
+        panic!("server did not start; log:\n{}", server.log());
     }
 
-    fn spawn(&mut self) {
+    /// Starts the process and waits for its `listening` line; false when it
+    /// exited (e.g. the port was busy).
+    fn spawn(&mut self) -> bool {
         let stderr = std::fs::File::create(self.dir.join("stderr.log")).expect("stderr file");
         let child = Command::new(env!("CARGO_BIN_EXE_huddle"))
             .arg("serve")
@@ -76,10 +85,16 @@ impl Server {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+            if self.log().contains("listening on") {
+                return true;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(_)) = child.try_wait() {
+                    self.child = None;
+                    return false;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
         panic!("server did not start; log:\n{}", self.log());
     }
@@ -140,6 +155,18 @@ impl Server {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Polls the log until `needle` occurs at least `count` times.
+    pub fn wait_log_count(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().matches(needle).count() >= count {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
