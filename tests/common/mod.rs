@@ -88,11 +88,11 @@ impl Server {
             if self.log().contains("listening on") {
                 return true;
             }
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(_)) = child.try_wait() {
-                    self.child = None;
-                    return false;
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                self.child = None;
+                return false;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
