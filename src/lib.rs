@@ -1,6 +1,7 @@
 //! huddle: the server that xiaozhi voice badges connect to.
 //!
 //! # Layout
+//! - [`audio`]: Opus decode, VAD and utterance cutting on the worker pool.
 //! - [`config`]: `huddle.toml`, its defaults, validation and hot reload.
 //! - [`log`]: the non-blocking logger (bounded channel to one writer thread).
 //! - [`timer`]: the clock abstraction and the timer wheel thread.
@@ -15,6 +16,7 @@
 //! - [`shutdown`]: the process-wide stop signal.
 //! - [`server`]: wires the threads together and runs until shutdown.
 
+pub mod audio;
 pub mod config;
 pub mod context;
 pub mod http;
