@@ -4,3 +4,6 @@
 //!
 //! - [`opus`]: decoder and encoder at 16 kHz mono, 60 ms.
 pub mod opus;
+pub mod ring;
+pub mod segmenter;
+pub mod vad;

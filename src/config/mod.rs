@@ -29,8 +29,8 @@ pub use providers::{
     SileroConfig, TtsProvider, VadConfig, WhisperAsr,
 };
 pub use sections::{
-    ChatConfig, CodingConfig, EndPromptConfig, IdleConfig, LlmByMode, LlmChoice, LogConfig,
-    LogLevel, PeerConfig, SelectedModule, StorageConfig, WorkflowConfig, WorkingConfig,
+    AudioConfig, ChatConfig, CodingConfig, EndPromptConfig, IdleConfig, LlmByMode, LlmChoice,
+    LogConfig, LogLevel, PeerConfig, SelectedModule, StorageConfig, WorkflowConfig, WorkingConfig,
 };
 pub use server::{AuthConfig, AuthMode, AuthToken, JwtConfig, OAuth2Config, ServerConfig};
 pub use store::ConfigStore;
@@ -54,6 +54,7 @@ pub struct Config {
     pub log: LogConfig,
     pub selected_module: SelectedModule,
     pub vad: VadConfig,
+    pub audio: AudioConfig,
     /// Named ASR backends; `selected_module.asr` picks one.
     pub asr: BTreeMap<String, AsrProvider>,
     /// Named LLM backends; `selected_module.llm` and `llm_by_mode` pick them.

@@ -319,3 +319,24 @@ impl Default for SelectedModule {
         }
     }
 }
+
+/// `[audio]`: the audio worker pool (not in PROTOCOL.md §7; added with the audio pipeline). ⟲ because the
+/// pool and the rings are sized once at start-up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioConfig {
+    /// Decode/VAD worker threads; 0 = one per core. More than the cores only adds context switches.
+    pub workers: usize,
+    /// Size of each streaming device's uplink ring in KiB. 64 KiB holds ~25 s of typical 60 ms voice packets or
+    /// ~2 s of fullband CELT, so a briefly stalled worker drops nothing.
+    pub ring_kib: usize,
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            ring_kib: 64,
+        }
+    }
+}

@@ -95,6 +95,10 @@ fn check_restart_keys(old: &Config, new: &Config) -> Result<(), ConfigError> {
         "server.http_port"
     } else if old.storage.data_dir != new.storage.data_dir {
         "storage.data_dir"
+    } else if old.audio.workers != new.audio.workers {
+        "audio.workers"
+    } else if old.audio.ring_kib != new.audio.ring_kib {
+        "audio.ring_kib"
     } else {
         return Ok(());
     };

@@ -66,6 +66,8 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         100_000,
     )?;
     vad(c)?;
+    range("audio.workers", c.audio.workers, 0, 64)?;
+    range("audio.ring_kib", c.audio.ring_kib, 16, 1024)?;
     providers(c)
 }
 
