@@ -15,6 +15,8 @@ pub struct ServerContext {
     pub config: Arc<ConfigStore>,
     pub registry: Registry,
     pub timers: TimerHandle,
+    /// The decode/VAD worker pool every uplink ring feeds.
+    pub audio: crate::audio::worker::AudioPool,
     pub shutdown: Shutdown,
     /// The WebSocket URL devices are told to use (startup log, OTA answer).
     pub device_url: String,

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use std::thread::JoinHandle;
+
+use crate::audio::utterance::{LogSink, UtteranceSink};
+use crate::audio::worker::AudioWorkers;
 use crate::config::{Config, ConfigStore};
 use crate::context::ServerContext;
 use crate::log::LogControl;
@@ -19,7 +23,7 @@ use crate::net::registry::Registry;
 use crate::net::{reactor, stats};
 use crate::session::admin::announce_reload;
 use crate::shutdown::Shutdown;
-use crate::timer::{SystemClock, TimerService};
+use crate::timer::{SystemClock, TimerService, TimerThread};
 
 /// Timer wheel resolution; the contract asks for ≤ 100 ms.
 const TICK_MS: u64 = 10;
@@ -47,17 +51,67 @@ impl fmt::Display for ServerError {
 
 impl std::error::Error for ServerError {}
 
+/// What an embedding (the binary, or a test) chooses about a server.
+pub struct ServerOptions {
+    /// Where finished utterances go (the ASR stage; a recorder in tests).
+    pub utterance_sink: Arc<dyn UtteranceSink>,
+    /// The installed global logger, retuned by reloads.
+    pub log: Option<LogControl>,
+    /// Install SIGHUP/SIGTERM/SIGINT handling (the binary does; tests do not).
+    pub handle_signals: bool,
+    /// An already bound device listener (tests bind port 0); else `server.ip:port` is bound.
+    pub device_listener: Option<std::net::TcpListener>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            utterance_sink: Arc::new(LogSink),
+            log: None,
+            handle_signals: false,
+            device_listener: None,
+        }
+    }
+}
+
+/// A started server: its threads run until [`RunningServer::shutdown`] or a signal.
+pub struct RunningServer {
+    ctx: Arc<ServerContext>,
+    device_addr: SocketAddr,
+    acceptor: JoinHandle<std::io::Result<()>>,
+    timer_thread: TimerThread,
+    audio: AudioWorkers,
+}
+
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(store: Arc<ConfigStore>, log: Option<LogControl>) -> Result<(), ServerError> {
+    let options = ServerOptions {
+        log,
+        handle_signals: true,
+        ..ServerOptions::default()
+    };
+    start(store, options)?.wait()
+}
+
+/// Binds, starts every thread and returns at once.
+pub fn start(
+    store: Arc<ConfigStore>,
+    options: ServerOptions,
+) -> Result<RunningServer, ServerError> {
     let config = store.current();
-    let device_addr = SocketAddr::new(config.server.ip, config.server.port);
-    let mut listeners = vec![(
-        reactor::bind(device_addr).map_err(|error| ServerError::Bind {
-            addr: device_addr,
+    let configured_addr = SocketAddr::new(config.server.ip, config.server.port);
+    let device_listener = match options.device_listener {
+        Some(listener) => listener
+            .set_nonblocking(true)
+            .map(|()| mio::net::TcpListener::from_std(listener))
+            .map_err(ServerError::Io)?,
+        None => reactor::bind(configured_addr).map_err(|error| ServerError::Bind {
+            addr: configured_addr,
             error,
         })?,
-        Listener::Device,
-    )];
+    };
+    let device_addr = device_listener.local_addr().map_err(ServerError::Io)?;
+    let mut listeners = vec![(device_listener, Listener::Device)];
     if let Some(port) = config.server.http_port {
         let addr = SocketAddr::new(config.server.ip, port);
         let listener = reactor::bind(addr).map_err(|error| ServerError::Bind { addr, error })?;
@@ -66,19 +120,28 @@ pub fn run(store: Arc<ConfigStore>, log: Option<LogControl>) -> Result<(), Serve
 
     let (timers, timer_thread) =
         TimerService::start(Arc::new(SystemClock::new()), TICK_MS).map_err(ServerError::Io)?;
+    let audio = AudioWorkers::start(
+        config.audio.workers,
+        config.audio.ring_kib * 1024,
+        options.utterance_sink,
+    )
+    .map_err(ServerError::Io)?;
     let ctx = Arc::new(ServerContext {
         device_url: device_url(&config),
         config: Arc::clone(&store),
         registry: Registry::new(),
         timers,
+        audio: audio.handle(),
         shutdown: Shutdown::new(),
         started: Instant::now(),
         host_load: Default::default(),
-        log,
+        log: options.log,
     });
     ctx.host_load.sample();
     stats::schedule_periodic(&ctx);
-    start_signal_thread(&ctx).map_err(ServerError::Io)?;
+    if options.handle_signals {
+        start_signal_thread(&ctx).map_err(ServerError::Io)?;
+    }
 
     let addresses: Vec<String> = listeners
         .iter()
@@ -88,27 +151,65 @@ pub fn run(store: Arc<ConfigStore>, log: Option<LogControl>) -> Result<(), Serve
         })
         .collect();
     ::log::info!(
-        "listening on {}; devices connect to {}",
+        "listening on {}; devices connect to {}; {} audio workers",
         addresses.join(", "),
-        ctx.device_url
+        ctx.device_url,
+        audio.worker_count()
     );
+    let acceptor_ctx = Arc::clone(&ctx);
+    let acceptor = std::thread::Builder::new()
+        .name("acceptor".to_string())
+        .spawn(move || reactor::run(listeners, acceptor_ctx))
+        .map_err(ServerError::Io)?;
+    Ok(RunningServer {
+        ctx,
+        device_addr,
+        acceptor,
+        timer_thread,
+        audio,
+    })
+}
 
-    let accepted = reactor::run(listeners, Arc::clone(&ctx));
-    ::log::info!(
-        "shutting down: closing {} connections",
-        ctx.registry.live_count()
-    );
-    ctx.registry.broadcast_live(|| ConnEvent::Shutdown);
-    let drain_deadline = Instant::now() + DRAIN;
-    while ctx.registry.live_count() > 0 && Instant::now() < drain_deadline {
-        std::thread::sleep(Duration::from_millis(20));
+impl RunningServer {
+    pub fn device_addr(&self) -> SocketAddr {
+        self.device_addr
     }
-    timer_thread.stop();
-    ::log::info!("stopped");
-    if let Some(log) = &ctx.log {
-        log.flush(Duration::from_secs(1));
+
+    pub fn context(&self) -> &Arc<ServerContext> {
+        &self.ctx
     }
-    accepted.map_err(ServerError::Io)
+
+    /// Requests shutdown and waits for it.
+    pub fn shutdown(self) -> Result<(), ServerError> {
+        self.ctx.shutdown.request();
+        self.wait()
+    }
+
+    /// Waits until shutdown is requested, then closes every connection with
+    /// 1001 (waiting up to 3 s for them), stops the threads and flushes logs.
+    pub fn wait(self) -> Result<(), ServerError> {
+        let accepted = self
+            .acceptor
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("acceptor thread panicked")));
+        let ctx = self.ctx;
+        ::log::info!(
+            "shutting down: closing {} connections",
+            ctx.registry.live_count()
+        );
+        ctx.registry.broadcast_live(|| ConnEvent::Shutdown);
+        let drain_deadline = Instant::now() + DRAIN;
+        while ctx.registry.live_count() > 0 && Instant::now() < drain_deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.audio.stop();
+        self.timer_thread.stop();
+        ::log::info!("stopped");
+        if let Some(log) = &ctx.log {
+            log.flush(Duration::from_secs(1));
+        }
+        accepted.map_err(ServerError::Io)
+    }
 }
 
 /// SIGHUP reloads the file; SIGTERM/SIGINT request shutdown.

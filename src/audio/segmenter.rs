@@ -95,6 +95,9 @@ struct Open {
     pcm: Vec<i16>,
     voiced_ms: u64,
     decided_by: Decider,
+    /// Samples of the next frame that predate a device `start` (the frame
+    /// straddles the boundary) and so are not part of this utterance.
+    skip_samples: usize,
 }
 
 pub struct Segmenter {
@@ -155,11 +158,14 @@ impl Segmenter {
                     pcm,
                     voiced_ms: FRAME_MS,
                     decided_by: Decider::ServerVad,
+                    skip_samples: 0,
                 });
             }
             None => {}
             Some(open) => {
-                open.pcm.extend_from_slice(frame);
+                let skip = open.skip_samples.min(frame.len());
+                open.skip_samples = 0;
+                open.pcm.extend_from_slice(&frame[skip..]);
                 if voiced {
                     open.last_voice_end_ms = end_ms;
                     open.silence_start_ms = None;
@@ -179,9 +185,18 @@ impl Segmenter {
         outcome
     }
 
-    /// A listen boundary at audio time `now_ms`.
-    pub fn on_boundary(&mut self, boundary: Boundary, now_ms: u64) -> Option<Cut> {
+    /// A listen boundary at audio time `now_ms` (exact, in decoded samples).
+    /// `pending` holds the samples decoded before the boundary that have not
+    /// yet filled a VAD frame: they end a device-bracketed utterance.
+    pub fn on_boundary(&mut self, boundary: Boundary, now_ms: u64, pending: &[i16]) -> Option<Cut> {
         self.last_boundary_ms = now_ms;
+        if let Some(open) = self.current.as_mut()
+            && open.decided_by == Decider::Device
+        {
+            let skip = open.skip_samples.min(pending.len());
+            open.skip_samples -= skip;
+            open.pcm.extend_from_slice(&pending[skip..]);
+        }
         match boundary {
             Boundary::Start(mode) => {
                 let cut = self.close_at_boundary(now_ms);
@@ -195,6 +210,7 @@ impl Segmenter {
                         pcm: Vec::with_capacity(16_000 * 10),
                         voiced_ms: 0,
                         decided_by: Decider::Device,
+                        skip_samples: pending.len(),
                     });
                 }
                 cut
@@ -346,7 +362,7 @@ mod tests {
     fn manual_mode_follows_the_device_brackets() {
         let mut seg = Segmenter::new(settings(), ListenMode::Auto);
         assert!(
-            seg.on_boundary(Boundary::Start(ListenMode::Manual), 0)
+            seg.on_boundary(Boundary::Start(ListenMode::Manual), 0, &[])
                 .is_none()
         );
         // Voice then silence longer than the hangover: still one bracketed utterance.
@@ -357,7 +373,7 @@ mod tests {
         );
         assert!(cuts.is_empty());
         let cut = seg
-            .on_boundary(Boundary::Stop, t)
+            .on_boundary(Boundary::Stop, t, &[])
             .expect("bracketed utterance");
         assert_eq!((cut.start_ms, cut.end_ms), (0, t));
         assert_eq!(cut.decided_by, Decider::Device);
@@ -384,16 +400,33 @@ mod tests {
         assert_eq!(cuts[0].decided_by, Decider::ServerVad);
         // A boundary refreshes the clock: the VAD hands back to the device.
         let stop_at = t;
-        assert!(seg.on_boundary(Boundary::Stop, stop_at).is_none());
+        assert!(seg.on_boundary(Boundary::Stop, stop_at, &[]).is_none());
         assert!(!seg.server_vad_decides(stop_at + 4_999));
         assert!(seg.server_vad_decides(stop_at + 5_000));
+    }
+
+    #[test]
+    fn device_brackets_are_exact_to_the_sample() {
+        let mut seg = Segmenter::new(settings(), ListenMode::Manual);
+        // Start 6 ms (96 samples) into a frame: those 96 are not the utterance's.
+        assert!(
+            seg.on_boundary(Boundary::Start(ListenMode::Manual), 6, &[1; 96])
+                .is_none()
+        );
+        let (_, t) = feed(&mut seg, &"#".repeat(20), 0);
+        let cut = seg
+            .on_boundary(Boundary::Stop, t + 10, &[2; 160])
+            .expect("bracket");
+        assert_eq!((cut.start_ms, cut.end_ms), (6, t + 10));
+        assert_eq!(cut.pcm.len() as u64, (t + 10 - 6) * 16);
+        assert_eq!(cut.pcm.last(), Some(&2));
     }
 
     #[test]
     fn stop_in_auto_mode_ends_the_utterance_at_the_last_voice() {
         let mut seg = Segmenter::new(settings(), ListenMode::Auto);
         let (_, t) = feed(&mut seg, &format!("{}{}", "#".repeat(20), ".".repeat(3)), 0);
-        let cut = seg.on_boundary(Boundary::Stop, t).expect("flushed");
+        let cut = seg.on_boundary(Boundary::Stop, t, &[]).expect("flushed");
         assert_eq!((cut.end_ms, cut.reason), (320, EndReason::Boundary));
     }
 

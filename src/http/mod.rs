@@ -40,9 +40,12 @@ pub fn route(head: &RequestHead, body: &[u8], ctx: &ApiContext) -> Response {
                 "connections": ctx.connections,
             }}),
         ),
-        ("GET", "/metrics") => Response::prometheus(
-            crate::metrics::METRICS.render(ctx.log_records_dropped, ctx.timer_lag_ms),
-        ),
+        ("GET", "/metrics") => {
+            let mut text =
+                crate::metrics::METRICS.render(ctx.log_records_dropped, ctx.timer_lag_ms);
+            crate::audio::stats::AUDIO_STATS.render(&mut text);
+            Response::prometheus(text)
+        }
         (method, "/xiaozhi/ota/" | "/xiaozhi/ota" | "/supie/ota/" | "/supie/ota") => match method {
             "POST" => ota::answer(head, body, ctx),
             "GET" => Response::text(200, "OTA endpoint is up; POST the device description here"),

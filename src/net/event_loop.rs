@@ -17,6 +17,9 @@ use super::handle::{ConnEvent, ConnHandle, ConnTimer};
 use super::handshake::Prefixed;
 use super::stats;
 use super::wait::would_block;
+use crate::audio::ring::AudioProducer;
+use crate::audio::stats::{AUDIO_STATS, mono_ns};
+use crate::audio::worker::StreamSettings;
 use crate::context::ServerContext;
 use crate::metrics::METRICS;
 use crate::protocol::outbound;
@@ -60,6 +63,9 @@ pub struct EventLoop {
     closing: bool,
     /// A newer connection took over the device-id; we are closing in 1.5 s.
     replaced: bool,
+    /// This device's end of its audio ring, opened by the first audio packet
+    /// or listen boundary. Dropping it tells the worker the stream ended.
+    uplink: Option<AudioProducer>,
 }
 
 /// Why the loop ended.
@@ -91,6 +97,7 @@ impl EventLoop {
             last_seen_ms,
             closing: false,
             replaced: false,
+            uplink: None,
         }
     }
 
@@ -189,8 +196,11 @@ impl EventLoop {
                         .frames_in_binary
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if !self.closing {
-                        // The audio pipeline takes the Opus payload in a later release.
-                        let _opus = self.session.on_binary(&frame, &self.ctx, now, &mut out);
+                        let received_ns = mono_ns();
+                        if let Some(opus) = self.session.on_binary(&frame, &self.ctx, now, &mut out)
+                        {
+                            self.push_audio(opus, received_ns);
+                        }
                     }
                 }
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
@@ -225,6 +235,10 @@ impl EventLoop {
                     code: 1001,
                     reason: "server shutting down",
                 })
+            }
+            ConnEvent::VoiceActivity => {
+                let now = self.now_ms();
+                self.session.idle.activity(now);
             }
         }
         self.apply(out);
@@ -300,6 +314,17 @@ impl EventLoop {
                 Outgoing::SharedText(text) => Message::text(text.to_string()),
             };
             self.write(message);
+        }
+        for boundary in out.boundaries {
+            let received_ns = mono_ns();
+            if let Some(uplink) = self.uplink()
+                && uplink.push_boundary(boundary, received_ns).is_err()
+            {
+                ::log::warn!(
+                    "device {}: audio ring full, listen boundary lost",
+                    self.session.device_id()
+                );
+            }
         }
         if out.rearm_idle && !self.closing {
             self.arm_idle();
@@ -408,8 +433,31 @@ impl EventLoop {
         ));
     }
 
+    /// The device's uplink, opened on first use.
+    fn uplink(&mut self) -> Option<&mut AudioProducer> {
+        if self.uplink.is_none() {
+            let settings =
+                StreamSettings::from_config(&self.session.config, self.session.listen.mode);
+            self.uplink = self.ctx.audio.open_stream(self.handle.clone(), settings);
+        }
+        self.uplink.as_mut()
+    }
+
+    /// Hands one Opus packet to the audio worker; a full ring drops it (counted per device).
+    fn push_audio(&mut self, opus: &[u8], received_ns: u64) {
+        let pushed = match self.uplink() {
+            Some(uplink) => uplink.push_opus(opus, received_ns).is_ok(),
+            None => false,
+        };
+        if !pushed {
+            AUDIO_STATS.count_drop(self.session.device_id());
+        }
+    }
+
     /// Cancels every timer, leaves the registry and tells the others.
     pub fn finish(&mut self) {
+        // Ends the audio stream: the worker flushes what is queued, then closes it.
+        self.uplink = None;
         let timers = std::mem::take(&mut self.timers);
         for id in [
             timers.idle,

@@ -28,6 +28,8 @@ pub enum ConnEvent {
     ConfigReloaded(Arc<Config>),
     /// Server shutdown: close with 1001.
     Shutdown,
+    /// The server VAD heard voice on this device's uplink: idle activity.
+    VoiceActivity,
 }
 
 /// The timers a connection schedules on the wheel.

@@ -1,10 +1,11 @@
 //! `listen` (PROTOCOL.md §3.1): the listen mode and the 300 ms debounce of
-//! repeated `start`/`stop`. What the audio path does with it comes later.
+//! repeated `start`/`stop`; accepted boundaries go to the audio worker.
 
 use crate::protocol::Rejection;
 use crate::protocol::inbound::{Listen, ListenMode, ListenState};
 
-use super::Session;
+use super::{Outbox, Session};
+use crate::audio::ring::Boundary;
 
 /// A `start` or `stop` this soon after the previous one of the same kind is ignored.
 pub const DEBOUNCE_MS: u64 = 300;
@@ -44,13 +45,25 @@ impl ListenTracker {
     }
 }
 
-pub fn handle(session: &mut Session, listen: Listen, now_ms: u64) -> Result<(), Rejection> {
+pub fn handle(
+    session: &mut Session,
+    listen: Listen,
+    now_ms: u64,
+    out: &mut Outbox,
+) -> Result<(), Rejection> {
     if !session.listen.boundary(listen.state, listen.mode, now_ms) {
         ::log::debug!(
             "device {} listen {:?} debounced",
             session.device_id(),
             listen.state
         );
+        return Ok(());
+    }
+    match listen.state {
+        ListenState::Start => out.boundaries.push(Boundary::Start(session.listen.mode)),
+        ListenState::Stop => out.boundaries.push(Boundary::Stop),
+        // `detect` carries text for the user-text pipeline (the ASR issue), not a boundary.
+        ListenState::Detect => {}
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::audio::ring::Boundary;
 use crate::config::Config;
 use crate::context::ServerContext;
 use crate::metrics::METRICS;
@@ -56,6 +57,8 @@ pub struct Outbox {
     pub close: Option<CloseRequest>,
     /// The idle deadline may have moved earlier (mode or settings change): re-arm its timer.
     pub rearm_idle: bool,
+    /// Listen boundaries for the audio worker, in order.
+    pub boundaries: Vec<Boundary>,
 }
 
 impl Outbox {
@@ -131,7 +134,7 @@ impl Session {
                 Ok(())
             }
             Inbound::Hello(hello) => hello::handle(self, hello, out),
-            Inbound::Listen(listen) => listen::handle(self, listen, now_ms),
+            Inbound::Listen(listen) => listen::handle(self, listen, now_ms, out),
             Inbound::Abort(_) => {
                 out.text(
                     serde_json::json!({"type": "tts", "state": "stop", "session_id": self.session_id})

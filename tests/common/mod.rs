@@ -387,3 +387,5 @@ impl Device {
 }
 
 pub const SHORT: Duration = Duration::from_secs(5);
+
+pub mod audio;
