@@ -15,10 +15,12 @@
 //! - [`context`]: what every connection shares with the rest of the server.
 //! - [`shutdown`]: the process-wide stop signal.
 //! - [`server`]: wires the threads together and runs until shutdown.
+//! - [`device`]: the badge simulator behind `huddle device` (WAV in, Opus out).
 
 pub mod audio;
 pub mod config;
 pub mod context;
+pub mod device;
 pub mod http;
 pub mod log;
 pub mod metrics;
