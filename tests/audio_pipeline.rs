@@ -254,3 +254,57 @@ fn a_flooding_device_fills_its_ring_and_others_keep_their_latency() {
     assert!(dropped("aa:flood") > 0, "flood drops counted:\n{metrics}");
     assert_eq!(dropped("aa:quiet"), 0, "the quiet device lost frames");
 }
+
+#[test]
+fn voice_keeps_a_connection_alive_but_streamed_silence_does_not() {
+    let server =
+        InProcess::start("[idle]\nidle_timeout_s = 30\nidle_buffer_s = 0\nwarning_s = 5\n");
+    let speech = frames(FramingVersion::V3, &Fixture::load("long_speech").packets());
+    let silence = frames(FramingVersion::V3, &Fixture::load("silence_5s").packets());
+    let mut talker = server.device("aa:talker", 3);
+    let mut quiet = server.device("aa:silent", 3);
+    let start = Instant::now();
+    let mut tick = 0u64;
+    let mut quiet_warned_at = None;
+    // Both stream from t = 0: the quiet device digital silence all along, the
+    // talker silence until 18 s and then 12 s of speech. Without voice as
+    // activity both would be warned at 25 s (30 s deadline − 5 s).
+    while start.elapsed() < Duration::from_secs(38) {
+        let due = start + Duration::from_millis(60 * tick);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let t_ms = 60 * tick;
+        let talker_frame = if t_ms >= 18_000 {
+            speech
+                .get(((t_ms - 18_000) / 60) as usize)
+                .unwrap_or(&silence[0])
+        } else {
+            &silence[(tick as usize) % silence.len()]
+        };
+        talker.send_binary(talker_frame.clone());
+        if quiet_warned_at.is_none() {
+            quiet.send_binary(silence[(tick as usize) % silence.len()].clone());
+        }
+        tick += 1;
+        while let common::Received::Json(message) = talker.next(Duration::from_millis(1)) {
+            assert_ne!(
+                message["event"],
+                "timeout_warning",
+                "talker warned at {:?}",
+                start.elapsed()
+            );
+        }
+        if quiet_warned_at.is_none()
+            && let common::Received::Json(message) = quiet.next(Duration::from_millis(1))
+            && message["event"] == "timeout_warning"
+        {
+            quiet_warned_at = Some(start.elapsed());
+        }
+    }
+    let warned = quiet_warned_at.expect("the silent streamer was never warned");
+    assert!(
+        warned >= Duration::from_millis(24_000) && warned <= Duration::from_millis(26_500),
+        "silent streamer warned at {warned:?}, expected ~25 s"
+    );
+}
