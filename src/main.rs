@@ -45,7 +45,7 @@ struct DeviceArgs {
     #[arg(long)]
     wav: PathBuf,
     /// `mode` of `listen start`.
-    #[arg(long, value_enum, default_value_t = ListenMode::Auto)]
+    #[arg(long, default_value = "auto")]
     mode: ListenMode,
     /// Binary framing version (Protocol-Version header and hello `version`).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]

@@ -51,27 +51,8 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// the server's own close wait is 5 s (§1.1).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The `mode` of `listen start` (§3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ListenMode {
-    /// Device VAD ends the turn.
-    #[default]
-    Auto,
-    /// Push-to-talk.
-    Manual,
-    /// Continuous, with AEC.
-    Realtime,
-}
-
-impl ListenMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ListenMode::Auto => "auto",
-            ListenMode::Manual => "manual",
-            ListenMode::Realtime => "realtime",
-        }
-    }
-}
+/// The `mode` of `listen start` (§3.1), the same type the server parses.
+pub use crate::protocol::inbound::ListenMode;
 
 /// What one simulated device does.
 #[derive(Debug, Clone)]

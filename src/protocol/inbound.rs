@@ -71,6 +71,20 @@ pub enum ListenMode {
     Realtime,
 }
 
+impl std::str::FromStr for ListenMode {
+    type Err = String;
+
+    /// For command lines (`huddle device --mode`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(ListenMode::Auto),
+            "manual" => Ok(ListenMode::Manual),
+            "realtime" => Ok(ListenMode::Realtime),
+            other => Err(format!("mode {other:?} is not auto, manual or realtime")),
+        }
+    }
+}
+
 impl ListenMode {
     pub fn as_str(self) -> &'static str {
         match self {
