@@ -1,6 +1,7 @@
 //! huddle: the server that xiaozhi voice badges connect to.
 //!
 //! # Layout
+//! - [`asr`]: speech recognition engines and the job pool that runs them.
 //! - [`audio`]: Opus decode, VAD and utterance cutting on the worker pool.
 //! - [`config`]: `huddle.toml`, its defaults, validation and hot reload.
 //! - [`log`]: the non-blocking logger (bounded channel to one writer thread).
@@ -17,6 +18,7 @@
 //! - [`server`]: wires the threads together and runs until shutdown.
 //! - [`device`]: the badge simulator behind `huddle device` (WAV in, Opus out).
 
+pub mod asr;
 pub mod audio;
 pub mod config;
 pub mod context;

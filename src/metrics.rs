@@ -158,9 +158,101 @@ impl Metrics {
     }
 }
 
+/// A Prometheus histogram over fixed microsecond buckets: one relaxed atomic
+/// add per observation, plus a running max.
+pub struct Histogram {
+    /// Upper bounds in µs, ascending.
+    bounds_us: &'static [u64],
+    /// One count per bound, plus +Inf; `counts.len() == bounds_us.len() + 1`.
+    counts: [AtomicU64; 24],
+    sum_us: AtomicU64,
+    max_us: AtomicU64,
+}
+
+impl Histogram {
+    /// `bounds_us` holds at most 23 bounds.
+    pub const fn new(bounds_us: &'static [u64]) -> Self {
+        assert!(bounds_us.len() < 24);
+        Histogram {
+            bounds_us,
+            counts: [const { AtomicU64::new(0) }; 24],
+            sum_us: AtomicU64::new(0),
+            max_us: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe_us(&self, us: u64) {
+        let slot = self
+            .bounds_us
+            .iter()
+            .position(|bound| us <= *bound)
+            .unwrap_or(self.bounds_us.len());
+        self.counts[slot].fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+        self.max_us.fetch_max(us, Relaxed);
+    }
+
+    pub fn max_us(&self) -> u64 {
+        self.max_us.load(Relaxed)
+    }
+
+    /// Non-cumulative counts per bucket (+Inf last).
+    pub fn counts(&self) -> Vec<u64> {
+        self.counts[..=self.bounds_us.len()]
+            .iter()
+            .map(|c| c.load(Relaxed))
+            .collect()
+    }
+
+    /// `name_bucket`, `name_sum`, `name_count` in seconds, and `name_max` as a gauge.
+    pub fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, count) in self.bounds_us.iter().zip(&self.counts) {
+            cumulative += count.load(Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{}\"}} {cumulative}",
+                *bound as f64 / 1e6
+            );
+        }
+        cumulative += self.counts[self.bounds_us.len()].load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {:.6}\n{name}_count {cumulative}",
+            self.sum_us.load(Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "# HELP {name}_max Largest observation since start.\n# TYPE {name}_max gauge\n{name}_max {:.6}",
+            self.max_us() as f64 / 1e6
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_renders_cumulative_buckets() {
+        static BOUNDS: [u64; 2] = [1_000, 10_000];
+        let h = Histogram::new(&BOUNDS);
+        h.observe_us(500);
+        h.observe_us(5_000);
+        h.observe_us(50_000);
+        let mut text = String::new();
+        h.render(&mut text, "x_seconds", "help");
+        assert!(
+            text.contains("x_seconds_bucket{le=\"0.001\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("x_seconds_bucket{le=\"0.01\"} 2\n"));
+        assert!(text.contains("x_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(text.contains("x_seconds_max 0.050000\n"));
+        assert_eq!(h.counts(), vec![1, 1, 1]);
+    }
 
     #[test]
     fn renders_counters_with_labels() {

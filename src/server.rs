@@ -12,6 +12,7 @@ use signal_hook::iterator::Signals;
 
 use std::thread::JoinHandle;
 
+use crate::asr::stage::AsrStage;
 use crate::audio::utterance::{LogSink, UtteranceSink};
 use crate::audio::worker::AudioWorkers;
 use crate::config::{Config, ConfigStore};
@@ -53,8 +54,9 @@ impl std::error::Error for ServerError {}
 
 /// What an embedding (the binary, or a test) chooses about a server.
 pub struct ServerOptions {
-    /// Where finished utterances go (the ASR stage; a recorder in tests).
-    pub utterance_sink: Arc<dyn UtteranceSink>,
+    /// Where finished utterances go; `None` = the ASR engine the config
+    /// selects (or a log line when recognition is off). Tests pass a recorder.
+    pub utterance_sink: Option<Arc<dyn UtteranceSink>>,
     /// The installed global logger, retuned by reloads.
     pub log: Option<LogControl>,
     /// Install SIGHUP/SIGTERM/SIGINT handling (the binary does; tests do not).
@@ -66,7 +68,7 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            utterance_sink: Arc::new(LogSink),
+            utterance_sink: None,
             log: None,
             handle_signals: false,
             device_listener: None,
@@ -120,12 +122,12 @@ pub fn start(
 
     let (timers, timer_thread) =
         TimerService::start(Arc::new(SystemClock::new()), TICK_MS).map_err(ServerError::Io)?;
-    let audio = AudioWorkers::start(
-        config.audio.workers,
-        config.audio.ring_kib * 1024,
-        options.utterance_sink,
-    )
-    .map_err(ServerError::Io)?;
+    let sink = match options.utterance_sink {
+        Some(sink) => sink,
+        None => utterance_sink(&config).map_err(ServerError::Io)?,
+    };
+    let audio = AudioWorkers::start(config.audio.workers, config.audio.ring_kib * 1024, sink)
+        .map_err(ServerError::Io)?;
     let ctx = Arc::new(ServerContext {
         device_url: device_url(&config),
         config: Arc::clone(&store),
@@ -209,6 +211,22 @@ impl RunningServer {
             log.flush(Duration::from_secs(1));
         }
         accepted.map_err(ServerError::Io)
+    }
+}
+
+/// The ASR stage for the configured engine; a log line per utterance when
+/// recognition is off or its engine is missing (a warning, never a failed start).
+fn utterance_sink(config: &Config) -> std::io::Result<Arc<dyn UtteranceSink>> {
+    match crate::asr::resolve(config) {
+        Ok(Some(engine)) => Ok(Arc::new(AsrStage::start(engine)?)),
+        Ok(None) => {
+            ::log::info!("speech recognition is off (selected_module.asr = \"none\")");
+            Ok(Arc::new(LogSink))
+        }
+        Err(why) => {
+            ::log::warn!("{why}");
+            Ok(Arc::new(LogSink))
+        }
     }
 }
 

@@ -98,7 +98,7 @@ fn empty_file_gives_documented_defaults() {
     assert_eq!(c.log.max_message_length, 2000);
     assert_eq!(c.log.file, None);
     assert_eq!(c.selected_module.vad, "earshot");
-    assert_eq!(c.selected_module.asr, "none");
+    assert_eq!(c.selected_module.asr, "whisper");
     assert_eq!(c.selected_module.intent, "llm");
     assert_eq!(c.vad.earshot.threshold, 0.5);
     assert_eq!(c.vad.silero, None);

@@ -11,6 +11,8 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use crate::metrics::Histogram;
+
 /// Upper bounds of the latency buckets, in microseconds.
 pub const LATENCY_BUCKETS_US: [u64; 16] = [
     100, 250, 500, 1_000, 2_000, 3_000, 5_000, 7_500, 10_000, 15_000, 20_000, 30_000, 50_000,
@@ -24,10 +26,8 @@ pub struct AudioStats {
     pub voice_ms: AtomicU64,
     pub utterances: AtomicU64,
     pub streams_active: AtomicU64,
-    /// One count per bucket of [`LATENCY_BUCKETS_US`], plus +Inf.
-    latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
-    latency_sum_us: AtomicU64,
-    latency_max_us: AtomicU64,
+    /// Socket read → VAD decision, per packet.
+    latency: Histogram,
     /// device-id → frames dropped because its ring was full.
     dropped: Mutex<BTreeMap<String, u64>>,
     dropped_total: AtomicU64,
@@ -51,23 +51,14 @@ impl AudioStats {
             voice_ms: AtomicU64::new(0),
             utterances: AtomicU64::new(0),
             streams_active: AtomicU64::new(0),
-            latency_buckets: [const { AtomicU64::new(0) }; LATENCY_BUCKETS_US.len() + 1],
-            latency_sum_us: AtomicU64::new(0),
-            latency_max_us: AtomicU64::new(0),
+            latency: Histogram::new(&LATENCY_BUCKETS_US),
             dropped: Mutex::new(BTreeMap::new()),
             dropped_total: AtomicU64::new(0),
         }
     }
 
     pub fn observe_latency_ns(&self, latency_ns: u64) {
-        let us = latency_ns / 1_000;
-        let slot = LATENCY_BUCKETS_US
-            .iter()
-            .position(|bound| us <= *bound)
-            .unwrap_or(LATENCY_BUCKETS_US.len());
-        self.latency_buckets[slot].fetch_add(1, Relaxed);
-        self.latency_sum_us.fetch_add(us, Relaxed);
-        self.latency_max_us.fetch_max(us, Relaxed);
+        self.latency.observe_us(latency_ns / 1_000);
     }
 
     pub fn count_drop(&self, device_id: &str) {
@@ -88,15 +79,12 @@ impl AudioStats {
     }
 
     pub fn latency_max_us(&self) -> u64 {
-        self.latency_max_us.load(Relaxed)
+        self.latency.max_us()
     }
 
     /// Bucket counts (non-cumulative), for quantile estimates in tests and tools.
     pub fn latency_counts(&self) -> Vec<u64> {
-        self.latency_buckets
-            .iter()
-            .map(|b| b.load(Relaxed))
-            .collect()
+        self.latency.counts()
     }
 
     /// Appends the audio metrics in Prometheus text format.
@@ -145,35 +133,10 @@ impl AudioStats {
                 "huddle_audio_frames_dropped_total{{device=\"{device}\"}} {count}"
             );
         }
-        let _ = writeln!(
+        self.latency.render(
             out,
-            "# HELP huddle_audio_frame_latency_seconds From socket read to VAD decision, per frame.\n\
-             # TYPE huddle_audio_frame_latency_seconds histogram"
-        );
-        let mut cumulative = 0;
-        for (bound, bucket) in LATENCY_BUCKETS_US.iter().zip(&self.latency_buckets) {
-            cumulative += bucket.load(Relaxed);
-            let _ = writeln!(
-                out,
-                "huddle_audio_frame_latency_seconds_bucket{{le=\"{}\"}} {cumulative}",
-                *bound as f64 / 1e6
-            );
-        }
-        cumulative += self.latency_buckets[LATENCY_BUCKETS_US.len()].load(Relaxed);
-        let _ = writeln!(
-            out,
-            "huddle_audio_frame_latency_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
-        );
-        let _ = writeln!(
-            out,
-            "huddle_audio_frame_latency_seconds_sum {:.6}\nhuddle_audio_frame_latency_seconds_count {cumulative}",
-            self.latency_sum_us.load(Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(
-            out,
-            "# HELP huddle_audio_frame_latency_max_seconds Largest frame latency since start.\n\
-             # TYPE huddle_audio_frame_latency_max_seconds gauge\nhuddle_audio_frame_latency_max_seconds {:.6}",
-            self.latency_max_us.load(Relaxed) as f64 / 1e6
+            "huddle_audio_frame_latency_seconds",
+            "From socket read to VAD decision, per frame.",
         );
     }
 }
@@ -200,6 +163,7 @@ mod tests {
         assert!(text.contains("huddle_audio_frame_latency_seconds_bucket{le=\"1\"} 2\n"));
         assert!(text.contains("huddle_audio_frame_latency_seconds_bucket{le=\"+Inf\"} 3\n"));
         assert!(text.contains("huddle_audio_frames_dropped_total{device=\"dev-a\"} 2\n"));
+        assert!(text.contains("huddle_audio_frame_latency_seconds_max 2.000000\n"));
         assert_eq!(stats.latency_max_us(), 2_000_000);
         assert_eq!(stats.dropped_for("dev-a"), 2);
     }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::segmenter::{Decider, EndReason};
+use crate::net::handle::ConnHandle;
 use crate::protocol::inbound::ListenMode;
 
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Utterance {
     /// The connection it came from (a reconnect of the same device is another stream).
     pub conn_id: u64,
@@ -25,6 +26,8 @@ pub struct Utterance {
     pub voiced_ms: u64,
     /// 16 kHz mono samples.
     pub pcm: Vec<i16>,
+    /// The connection to send the recognized text to.
+    pub reply: ConnHandle,
 }
 
 /// Samples are summarized: a test failure must not print 100k numbers.

@@ -392,6 +392,7 @@ impl Stream {
             reason: cut.reason,
             voiced_ms: cut.voiced_ms,
             pcm: cut.pcm,
+            reply: self.conn.clone(),
         });
     }
 

@@ -125,6 +125,17 @@ pub struct WhisperAsr {
     pub timeout_s: u64,
 }
 
+impl Default for WhisperAsr {
+    fn default() -> Self {
+        WhisperAsr {
+            model: default_whisper_model(),
+            language: default_auto(),
+            threads: default_one(),
+            timeout_s: default_timeout_30(),
+        }
+    }
+}
+
 /// `type = "openai"`: `POST {base_url}/audio/transcriptions`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

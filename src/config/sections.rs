@@ -299,8 +299,8 @@ impl Default for LogConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SelectedModule {
     pub vad: String,
-    /// PROTOCOL.md wants `"whisper"` when a whisper model file is present; that probe belongs to the ASR module,
-    /// which decides it at startup, so the plain default here is `"none"`.
+    /// `"whisper"` by default: the ASR module checks at start-up that the model file is there and, when it is
+    /// not, logs a warning and runs without recognition (PROTOCOL.md §7: `"none"` unless a model is present).
     pub asr: String,
     pub llm: String,
     pub tts: String,
@@ -312,7 +312,7 @@ impl Default for SelectedModule {
     fn default() -> Self {
         Self {
             vad: "earshot".to_string(),
-            asr: "none".to_string(),
+            asr: "whisper".to_string(),
             llm: "none".to_string(),
             tts: "none".to_string(),
             intent: "llm".to_string(),

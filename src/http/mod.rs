@@ -44,6 +44,7 @@ pub fn route(head: &RequestHead, body: &[u8], ctx: &ApiContext) -> Response {
             let mut text =
                 crate::metrics::METRICS.render(ctx.log_records_dropped, ctx.timer_lag_ms);
             crate::audio::stats::AUDIO_STATS.render(&mut text);
+            crate::asr::stats::ASR_STATS.render(&mut text);
             Response::prometheus(text)
         }
         (method, "/xiaozhi/ota/" | "/xiaozhi/ota" | "/supie/ota/" | "/supie/ota") => match method {

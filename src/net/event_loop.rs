@@ -24,6 +24,7 @@ use crate::context::ServerContext;
 use crate::metrics::METRICS;
 use crate::protocol::outbound;
 use crate::session::idle::IdleAction;
+use crate::session::transcript;
 use crate::session::{CloseRequest, Outbox, Outgoing, Session};
 use crate::timer::TimerId;
 
@@ -239,6 +240,13 @@ impl EventLoop {
             ConnEvent::VoiceActivity => {
                 let now = self.now_ms();
                 self.session.idle.activity(now);
+            }
+            ConnEvent::Transcript(transcript) => {
+                let now = self.now_ms();
+                transcript::on_transcript(&mut self.session, transcript, now, &mut out);
+            }
+            ConnEvent::AsrFailed(reason) => {
+                transcript::on_asr_failed(&mut self.session, &reason, &mut out)
             }
         }
         self.apply(out);

@@ -30,6 +30,19 @@ pub enum ConnEvent {
     Shutdown,
     /// The server VAD heard voice on this device's uplink: idle activity.
     VoiceActivity,
+    /// The final text of one utterance (possibly empty).
+    Transcript(Transcript),
+    /// Recognition of an utterance failed; the device's turn must end anyway.
+    AsrFailed(String),
+}
+
+/// One recognized utterance, as the connection receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transcript {
+    /// Cleaned of leading/trailing punctuation and emoji.
+    pub text: String,
+    /// Wall-clock start of the speech, the transcript line's `ts`.
+    pub started_at_unix_ms: u64,
 }
 
 /// The timers a connection schedules on the wheel.

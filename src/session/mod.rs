@@ -12,6 +12,7 @@ pub mod hello;
 pub mod idle;
 pub mod listen;
 pub mod mode;
+pub mod transcript;
 
 use std::sync::Arc;
 

@@ -96,7 +96,17 @@ pub struct InProcess {
 }
 
 impl InProcess {
+    /// Utterances go to a recorder (no ASR).
     pub fn start(extra_toml: &str) -> InProcess {
+        Self::start_inner(extra_toml, true)
+    }
+
+    /// Utterances go to the ASR engine the config selects.
+    pub fn start_with_asr(extra_toml: &str) -> InProcess {
+        Self::start_inner(extra_toml, false)
+    }
+
+    fn start_inner(extra_toml: &str, record: bool) -> InProcess {
         let config = parse_toml(&format!(
             "[server]\nip = \"127.0.0.1\"\nport = 8000\n{extra_toml}\n"
         ))
@@ -105,7 +115,8 @@ impl InProcess {
         let port = listener.local_addr().unwrap().port();
         let sink = Arc::new(RecordingSink::default());
         let options = ServerOptions {
-            utterance_sink: sink.clone(),
+            utterance_sink: record
+                .then(|| sink.clone() as Arc<dyn huddle::audio::utterance::UtteranceSink>),
             device_listener: Some(listener),
             ..ServerOptions::default()
         };

@@ -389,3 +389,4 @@ impl Device {
 pub const SHORT: Duration = Duration::from_secs(5);
 
 pub mod audio;
+pub mod funasr_mock;
