@@ -26,7 +26,7 @@
 //!   socket read to VAD decision: p50/p99 estimated from the histogram bucket
 //!   deltas (bucket resolution: linear interpolation inside the bucket; a
 //!   quantile beyond the last finite bound is reported as that bound) and the
-//!   max from `huddle_audio_frame_latency_max_seconds` (since server start).
+//!   max from `huddle_audio_frame_latency_seconds_max` (since server start).
 //! - From `/proc`: the server's RSS at the end, RSS per device ((end − before
 //!   connecting) / N), the server's CPU over the window (utime + stime deltas
 //!   ÷ wall time, as % of one core and of all cores), and the load
@@ -63,8 +63,11 @@ use tungstenite::{Bytes, HandshakeError, Message, WebSocket};
 const DEVICE_STACK: usize = 128 * 1024;
 /// Connect, handshake and hello each get this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often a device that is not streaming looks at the stop flag.
+/// How often a device waiting for the start looks at the start signal.
 const IDLE_POLL: Duration = Duration::from_millis(50);
+/// How often a device that has finished (or idles) looks at the stop flag;
+/// longer, so 1000 idle devices cost the generator little CPU.
+const STOP_POLL: Duration = Duration::from_millis(250);
 /// After the last scheduled send, how long the server gets to process the backlog.
 const SETTLE: Duration = Duration::from_secs(3);
 /// A send this far behind its schedule counts as late.
@@ -430,7 +433,7 @@ impl Snapshot {
                     let bound = parse_le(line, labels)?;
                     snapshot.buckets.push((bound, parse_count(line, value)?));
                 }
-                "huddle_audio_frame_latency_max_seconds" => {
+                "huddle_audio_frame_latency_seconds_max" => {
                     snapshot.max_s = value
                         .parse()
                         .map_err(|_| format!("metrics: bad value in {line:?}"))?;
@@ -614,7 +617,11 @@ fn load_average() -> String {
 struct CpuSample {
     at: Instant,
     server: Option<f64>,
+    /// The server's audio worker threads (`audio-N`): `(name, CPU seconds)`.
+    workers: Vec<(String, f64)>,
     client: f64,
+    /// The whole machine: `(busy, steal)` CPU seconds over all cores.
+    machine: (f64, f64),
 }
 
 impl CpuSample {
@@ -622,8 +629,68 @@ impl CpuSample {
         Ok(CpuSample {
             at: Instant::now(),
             server: pid.map(|p| cpu_seconds(&p.to_string())).transpose()?,
+            workers: pid.map_or_else(Vec::new, audio_worker_cpu),
             client: cpu_seconds("self")?,
+            machine: machine_cpu()?,
         })
+    }
+}
+
+/// Busy and stolen CPU seconds of the whole machine, from `/proc/stat`.
+fn machine_cpu() -> Result<(f64, f64), String> {
+    let stat = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
+    // cpu user nice system idle iowait irq softirq steal ...
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("cpu "))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if ticks.len() < 8 {
+        return Err("/proc/stat: no cpu line".into());
+    }
+    let busy = ticks[..8].iter().sum::<f64>() - ticks[3] - ticks[4];
+    Ok((busy / clock_ticks(), ticks[7] / clock_ticks()))
+}
+
+/// CPU seconds of each `audio-N` thread of `pid`; threads that vanish are skipped.
+fn audio_worker_cpu(pid: u32) -> Vec<(String, f64)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut workers: Vec<(String, f64)> = tasks
+        .filter_map(|task| {
+            let tid = task.ok()?.file_name().into_string().ok()?;
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")).ok()?;
+            let name = comm
+                .trim()
+                .strip_prefix("audio-")
+                .map(|n| format!("audio-{n}"))?;
+            Some((name, cpu_seconds(&format!("{pid}/task/{tid}")).ok()?))
+        })
+        .collect();
+    workers.sort_by(|a, b| a.0.cmp(&b.0));
+    workers
+}
+
+/// Per-worker CPU % of one core between two samples, e.g. `audio-0 45%, audio-1 47%`.
+fn worker_cpu_summary(before: &CpuSample, after: &CpuSample, wall: f64) -> String {
+    let parts: Vec<String> = after
+        .workers
+        .iter()
+        .filter_map(|(name, end)| {
+            let (_, start) = before.workers.iter().find(|(n, _)| n == name)?;
+            Some(format!("{name} {:.0}%", (end - start) / wall * 100.0))
+        })
+        .collect();
+    if parts.is_empty() {
+        "unknown".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -657,6 +724,8 @@ struct DeviceReport {
     received: u64,
     max_lag: Duration,
     late: u64,
+    /// Sends that found the socket buffer full (queued, not lost).
+    send_blocked: u64,
     error: Option<String>,
 }
 
@@ -685,6 +754,9 @@ fn device_main(
             ws.send(Message::text(listen))
                 .map_err(|e| format!("listen start: {e}"))?;
         }
+        ws.get_mut()
+            .set_nonblocking(true)
+            .map_err(|e| format!("set non-blocking: {e}"))?;
         Ok(ws)
     });
     let mut ws = match connected {
@@ -707,11 +779,12 @@ fn device_main(
     // Stay connected until the coordinator has taken its final snapshot.
     let result = result.and_then(|()| {
         while !shared.stop.load(Relaxed) {
-            drain(&mut ws, IDLE_POLL, &mut report)?;
+            drain_and_sleep(&mut ws, Instant::now() + STOP_POLL, &mut report)?;
         }
         Ok(())
     });
     report.error = result.err();
+    let _ = ws.get_mut().set_nonblocking(false);
     let _ = ws.close(None);
     let _ = ws.flush();
     report
@@ -790,7 +863,7 @@ fn wait_for_start(
         if let Some(start) = shared.start.get() {
             return Ok(*start);
         }
-        drain(ws, IDLE_POLL, report)?;
+        drain_and_sleep(ws, Instant::now() + IDLE_POLL, report)?;
     }
 }
 
@@ -805,43 +878,55 @@ fn stream(
     let frames = &shared.frames;
     for k in 0..spec.frames_to_send {
         let due = start + Duration::from_millis(FRAME_MS * k);
-        loop {
-            let now = Instant::now();
-            if now >= due {
-                break;
-            }
-            drain(ws, due - now, report)?;
+        while Instant::now() < due {
+            drain_and_sleep(ws, due, report)?;
         }
         let lag = due.elapsed();
         report.max_lag = report.max_lag.max(lag);
         report.late += u64::from(lag > LATE);
         let frame = frames[(k as usize) % frames.len()].clone();
-        ws.send(Message::Binary(frame))
-            .map_err(|e| format!("send frame {k}: {e}"))?;
+        match ws.send(Message::Binary(frame)) {
+            Ok(()) => {}
+            // A full socket buffer: tungstenite keeps the frame and the next
+            // read or send flushes it.
+            Err(tungstenite::Error::Io(e)) if is_timeout(&e) => report.send_blocked += 1,
+            Err(e) => return Err(format!("send frame {k}: {e}")),
+        }
         report.sent += 1;
         shared.sent.fetch_add(1, Relaxed);
     }
     Ok(())
 }
 
-/// Reads at most one message, waiting up to `wait`.
-fn drain(
+/// Reads every message already received, without waiting (the socket is
+/// non-blocking once the device is connected). Waiting is done with
+/// `thread::sleep`, which is precise to microseconds, unlike socket read
+/// timeouts, which round up to the kernel tick (4–10 ms late).
+fn drain(ws: &mut WebSocket<TcpStream>, report: &mut DeviceReport) -> Result<(), String> {
+    loop {
+        match ws.read() {
+            Ok(Message::Close(frame)) => {
+                return Err(format!("server closed the connection: {frame:?}"));
+            }
+            Ok(_) => report.received += 1,
+            Err(tungstenite::Error::Io(e)) if is_timeout(&e) => return Ok(()),
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+}
+
+/// Drains, then sleeps until `until`.
+fn drain_and_sleep(
     ws: &mut WebSocket<TcpStream>,
-    wait: Duration,
+    until: Instant,
     report: &mut DeviceReport,
 ) -> Result<(), String> {
-    ws.get_mut()
-        .set_read_timeout(Some(wait.max(Duration::from_micros(100))))
-        .map_err(|e| format!("set read timeout: {e}"))?;
-    match ws.read() {
-        Ok(Message::Close(frame)) => Err(format!("server closed the connection: {frame:?}")),
-        Ok(_) => {
-            report.received += 1;
-            Ok(())
-        }
-        Err(tungstenite::Error::Io(e)) if is_timeout(&e) => Ok(()),
-        Err(e) => Err(format!("read: {e}")),
+    drain(ws, report)?;
+    let left = until.saturating_duration_since(Instant::now());
+    if !left.is_zero() {
+        std::thread::sleep(left);
     }
+    Ok(())
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {
@@ -867,11 +952,18 @@ struct Measurement {
     rss_per_device_kib: Option<f64>,
     server_cpu_pct: Option<f64>,
     client_cpu_pct: f64,
+    /// Everything else on the machine (other processes, kernel, steal), % of one core.
+    other_cpu_pct: Option<f64>,
+    /// CPU time the hypervisor took from this VM, % of one core.
+    steal_pct: f64,
     max_lag_ms: f64,
     late_sends: u64,
+    send_blocked: u64,
     received: u64,
     failed_during_run: usize,
     first_error: Option<String>,
+    /// CPU % of one core of each audio worker thread.
+    worker_cpu: String,
 }
 
 /// Connects `devices`, runs the streaming (or idle) window, and measures it.
@@ -954,8 +1046,9 @@ fn measure(
         frames_sent: reports.iter().map(|r| r.sent).sum(),
         processed,
         dropped: after.dropped.saturating_sub(before.dropped),
-        p50_ms: quantile(&before, &after, 0.50).map(|s| s * 1e3),
-        p99_ms: quantile(&before, &after, 0.99).map(|s| s * 1e3),
+        // Interpolation can land above the largest latency seen; no quantile exceeds it.
+        p50_ms: quantile(&before, &after, 0.50).map(|s| s.min(after.max_s) * 1e3),
+        p99_ms: quantile(&before, &after, 0.99).map(|s| s.min(after.max_s) * 1e3),
         max_ms: after.max_s * 1e3,
         rss_kib: rss_after,
         rss_per_device_kib: rss_before
@@ -966,6 +1059,12 @@ fn measure(
             .zip(cpu_after.server)
             .map(|(b, a)| (a - b) / wall * 100.0),
         client_cpu_pct: (cpu_after.client - cpu_before.client) / wall * 100.0,
+        other_cpu_pct: cpu_before.server.zip(cpu_after.server).map(|(b, a)| {
+            let machine = cpu_after.machine.0 - cpu_before.machine.0;
+            let ours = (a - b) + (cpu_after.client - cpu_before.client);
+            (machine - ours).max(0.0) / wall * 100.0
+        }),
+        steal_pct: (cpu_after.machine.1 - cpu_before.machine.1) / wall * 100.0,
         max_lag_ms: reports
             .iter()
             .map(|r| r.max_lag)
@@ -974,9 +1073,11 @@ fn measure(
             .as_secs_f64()
             * 1e3,
         late_sends: reports.iter().map(|r| r.late).sum(),
+        send_blocked: reports.iter().map(|r| r.send_blocked).sum(),
         received: reports.iter().map(|r| r.received).sum(),
         failed_during_run: failed.len(),
         first_error: failed.first().map(|e| e.to_string()),
+        worker_cpu: worker_cpu_summary(&cpu_before, &cpu_after, wall),
     })
 }
 
@@ -1057,7 +1158,9 @@ fn report(args: &Args, m: &Measurement, command: &str) -> Result<(), String> {
     println!("{}\n{}\n{row}", TABLE_HEADER[0], TABLE_HEADER[1]);
     println!(
         "connect {:.2} s; server CPU {} of one core, {} of all {cores}; loadgen CPU {:.1}% of one core, {:.1}% of all; \
-         sends >5 ms late: {} (max lag {:.2} ms); messages received by devices: {}",
+         sends >5 ms late: {} (max lag {:.2} ms), sends into a full socket buffer: {}; messages received by devices: {}; \
+         audio worker threads (of one core): {}; \
+         rest of the machine {} of one core (steal {:.1}%)",
         m.connect_s,
         percent(m.server_cpu_pct),
         percent(m.server_cpu_pct.map(|p| p / cores as f64)),
@@ -1065,7 +1168,11 @@ fn report(args: &Args, m: &Measurement, command: &str) -> Result<(), String> {
         m.client_cpu_pct / cores as f64,
         m.late_sends,
         m.max_lag_ms,
+        m.send_blocked,
         m.received,
+        m.worker_cpu,
+        percent(m.other_cpu_pct),
+        m.steal_pct,
     );
     if let Some(path) = &args.append {
         append_row(path, &row)?;
@@ -1081,8 +1188,8 @@ fn report(args: &Args, m: &Measurement, command: &str) -> Result<(), String> {
 }
 
 const TABLE_HEADER: [&str; 2] = [
-    "| date | machine | devices | s | mode | frames sent | processed/s | dropped | p50 ms | p99 ms | max ms | server RSS MiB | RSS/device KiB | server CPU % (1 core / all) | loadgen CPU % (1 core / all) | loadgen max send lag ms | command |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| date | machine | devices | s | mode | frames sent | processed/s | dropped | p50 ms | p99 ms | max ms | server RSS MiB | RSS/device KiB | server CPU % (1 core / all) | loadgen CPU % (1 core / all) | loadgen max send lag ms | other CPU % (1 core) | command |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
 ];
 
 fn table_row(m: &Measurement, cores: usize, command: &str) -> String {
@@ -1115,6 +1222,8 @@ fn table_row(m: &Measurement, cores: usize, command: &str) -> String {
         split(m.server_cpu_pct),
         split(Some(m.client_cpu_pct)),
         format!("{:.2}", m.max_lag_ms),
+        m.other_cpu_pct
+            .map_or("–".to_string(), |p| format!("{p:.0}")),
         format!("`{}`", command.replace('|', "\\|")),
     ];
     format!("| {} |", cells.join(" | "))
@@ -1171,6 +1280,10 @@ Server and load generator share the machine. Latency is socket read → VAD deci
 p50/p99 at bucket resolution (linear interpolation inside the bucket), max exact (since server start).
 RSS/device = (RSS at end − RSS before connecting) / N. CPU % = (utime + stime) over the window ÷ wall time,
 of one core / of all cores. \"loadgen max send lag\" = the latest any frame left the generator behind schedule.
+\"other CPU\" = the rest of the machine over the window (/proc/stat busy − server − generator: other processes,
+kernel threads, hypervisor steal); above a few % the row was measured on a shared box.
+A command ending in \"[sweep step N]\" is one step of that `--sweep` run (a fresh server per step).
+
 ";
 
 fn cores() -> usize {
@@ -1241,7 +1354,7 @@ mod tests {
             huddle_audio_frames_dropped_total{device=\"lg:2\"} 3\n\
             huddle_audio_frame_latency_seconds_bucket{le=\"0.0001\"} 1\n\
             huddle_audio_frame_latency_seconds_bucket{le=\"+Inf\"} 42\n\
-            huddle_audio_frame_latency_max_seconds 0.004200\n";
+            huddle_audio_frame_latency_seconds_max 0.004200\n";
         let s = Snapshot::parse(text).unwrap();
         assert_eq!((s.frames, s.dropped), (42, 5));
         assert_eq!(s.buckets, vec![(0.0001, 1), (f64::INFINITY, 42)]);

@@ -53,6 +53,7 @@ impl fmt::Display for ServerError {
 impl std::error::Error for ServerError {}
 
 /// What an embedding (the binary, or a test) chooses about a server.
+#[derive(Default)]
 pub struct ServerOptions {
     /// Where finished utterances go; `None` = the ASR engine the config
     /// selects (or a log line when recognition is off). Tests pass a recorder.
@@ -63,17 +64,6 @@ pub struct ServerOptions {
     pub handle_signals: bool,
     /// An already bound device listener (tests bind port 0); else `server.ip:port` is bound.
     pub device_listener: Option<std::net::TcpListener>,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            utterance_sink: None,
-            log: None,
-            handle_signals: false,
-            device_listener: None,
-        }
-    }
 }
 
 /// A started server: its threads run until [`RunningServer::shutdown`] or a signal.

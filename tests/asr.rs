@@ -44,10 +44,9 @@ fn stream_and_collect(
     {
         if let common::Received::Json(v) =
             device.next(deadline.saturating_duration_since(Instant::now()))
+            && v["type"] != "server"
         {
-            if v["type"] != "server" {
-                seen.push(v);
-            }
+            seen.push(v);
         }
     }
     seen

@@ -108,7 +108,7 @@ fn serve(stream: TcpStream, quirk: Quirk, log: &MockLog) {
             Ok(Message::Binary(pcm)) => {
                 samples += pcm.len() / 2;
                 frames += 1;
-                if frames % 10 == 0 && quirk != Quirk::Silent {
+                if frames.is_multiple_of(10) && quirk != Quirk::Silent {
                     let is_final = quirk == Quirk::Python;
                     let _ = ws.send(Message::text(
                         json!({"mode":"2pass-online","text":"part ","is_final":is_final,"wav_name":"huddle"}).to_string(),
