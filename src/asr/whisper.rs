@@ -104,11 +104,15 @@ impl AsrSession for WhisperSession {
             }
         })?;
         let mut text = String::new();
-        let segments = state
-            .full_n_segments()
-            .map_err(|e| AsrError::Protocol(format!("whisper segments: {e}")))?;
-        for i in 0..segments {
-            if let Ok(segment) = state.full_get_segment_text(i) {
+        for segment in state.as_iter() {
+            let Ok(segment) = segment.to_str_lossy() else {
+                continue;
+            };
+            // whisper marks non-speech as `[BLANK_AUDIO]`, `(music)`…: not words.
+            let trimmed = segment.trim();
+            let annotation = (trimmed.starts_with('[') && trimmed.ends_with(']'))
+                || (trimmed.starts_with('(') && trimmed.ends_with(')'));
+            if !annotation {
                 text.push_str(&segment);
             }
         }
