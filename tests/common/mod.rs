@@ -388,5 +388,6 @@ impl Device {
 
 pub const SHORT: Duration = Duration::from_secs(5);
 
+pub mod asr_service;
 pub mod audio;
 pub mod funasr_mock;

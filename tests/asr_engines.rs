@@ -1,0 +1,221 @@
+//! Real engines, offline: the embedded whisper.cpp and a real OpenAI-compatible
+//! service (faster-whisper), fed real Opus speech by the device simulator or
+//! a test client. Transcripts must match the fixture text with a word error
+//! rate of at most 20 %.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::asr_service::{AsrService, whisper_model, word_error_rate};
+use common::audio::{Fixture, InProcess, fixtures_dir, frames};
+use common::{Received, Server};
+use huddle::protocol::framing::FramingVersion;
+use serde_json::{Value, json};
+
+const MAX_WER: f64 = 0.20;
+
+fn truth_text(fixture: &str) -> String {
+    Fixture::load(fixture).truth["speech"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn whisper_config() -> String {
+    format!(
+        "[asr.whisper]\ntype = \"whisper\"\nmodel = \"{}\"\nlanguage = \"en\"\nthreads = 2\n",
+        whisper_model().display()
+    )
+}
+
+/// Runs `huddle device` and returns the `stt` texts it printed, in order.
+fn simulate(server: &Server, mode: &str, wav: &str, linger_ms: u64) -> Vec<String> {
+    let output = Command::new(env!("CARGO_BIN_EXE_huddle"))
+        .args([
+            "device",
+            "--url",
+            &server.ws_url("/xiaozhi/v1/"),
+            "--protocol",
+            "3",
+            "--fast",
+        ])
+        .args([
+            "--mode",
+            mode,
+            "--linger-ms",
+            &linger_ms.to_string(),
+            "--device-id",
+            &format!("sim-{mode}"),
+        ])
+        .arg("--wav")
+        .arg(fixtures_dir().join(wav))
+        .output()
+        .expect("run huddle device");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "simulator failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .filter_map(|line| line.split_once("] ").map(|(_, json)| json))
+        .filter_map(|json| serde_json::from_str::<Value>(json).ok())
+        .filter(|v| v["type"] == "stt")
+        .map(|v| v["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn embedded_whisper_in_auto_manual_and_realtime_modes() {
+    let server = Server::start(&whisper_config());
+    let truth = truth_text("two_utterances");
+    for mode in ["auto", "manual", "realtime"] {
+        let texts = simulate(&server, mode, "two_utterances.wav", 12_000);
+        let heard = texts.join(" ");
+        let wer = word_error_rate(&truth, &heard);
+        eprintln!("whisper {mode}: {heard:?} (WER {:.1} %)", wer * 100.0);
+        // Manual too: the press outlasts manual_listen_fallback_ms (5 s), so the
+        // server VAD takes over and cuts at the pause between the sentences.
+        assert_eq!(texts.len(), 2, "{mode}: {texts:?}");
+        assert!(wer <= MAX_WER, "{mode}: WER {wer:.2} for {heard:?}");
+    }
+}
+
+/// Streams a fixture from a test client and returns what came back until
+/// `results` transcriptions or a `tts stop` arrived, or the timeout.
+fn stream(
+    server: &InProcess,
+    id: &str,
+    fixture: &str,
+    results: usize,
+    timeout: Duration,
+) -> Vec<Value> {
+    let mut device = server.device(id, 3);
+    device.send_json(json!({"type":"listen","state":"start","mode":"auto"}));
+    for frame in frames(FramingVersion::V3, &Fixture::load(fixture).packets()) {
+        device.send_binary(frame);
+    }
+    collect(&mut device, results, timeout)
+}
+
+fn collect(device: &mut common::Device, results: usize, timeout: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + timeout;
+    let mut seen: Vec<Value> = Vec::new();
+    while Instant::now() < deadline {
+        let done = seen
+            .iter()
+            .filter(|v| v["event"] == "transcription" || v["type"] == "tts")
+            .count();
+        if done >= results {
+            break;
+        }
+        if let Received::Json(v) = device.next(deadline.saturating_duration_since(Instant::now()))
+            && v["type"] != "server"
+        {
+            seen.push(v);
+        }
+    }
+    seen
+}
+
+fn stt_text(messages: &[Value]) -> String {
+    messages
+        .iter()
+        .filter(|v| v["type"] == "stt")
+        .map(|v| v["text"].as_str().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn openai_compatible_service_transcribes_and_recovers_after_being_killed() {
+    let service = AsrService::start(0);
+    let config = format!(
+        "[selected_module]\nasr = \"fws\"\n[asr.fws]\ntype = \"openai\"\nbase_url = \"{}\"\nmodel = \"whisper-1\"\nlanguage = \"en\"\ntimeout_s = 20\n",
+        service.base_url()
+    );
+    let server = InProcess::start_with_asr(&config);
+    let truth = truth_text("two_utterances");
+    let heard = stt_text(&stream(
+        &server,
+        "fws:1",
+        "two_utterances",
+        2,
+        Duration::from_secs(40),
+    ));
+    let wer = word_error_rate(&truth, &heard);
+    eprintln!(
+        "faster-whisper service: {heard:?} (WER {:.1} %)",
+        wer * 100.0
+    );
+    assert!(wer <= MAX_WER, "WER {wer:.2} for {heard:?}");
+
+    // Killed while the device talks: the utterance fails and the device's
+    // turn ends with `tts stop` instead of hanging.
+    let mut device = server.device("fws:2", 3);
+    let all = frames(
+        FramingVersion::V3,
+        &Fixture::load("two_utterances").packets(),
+    );
+    for frame in &all[..40] {
+        device.send_binary(frame.clone());
+    }
+    let port = service.kill();
+    for frame in &all[40..] {
+        device.send_binary(frame.clone());
+    }
+    let failed = collect(&mut device, 1, Duration::from_secs(20));
+    assert!(
+        failed
+            .iter()
+            .any(|v| v["type"] == "tts" && v["state"] == "stop"),
+        "{failed:?}"
+    );
+    assert!(!failed.iter().any(|v| v["type"] == "stt"), "{failed:?}");
+
+    // The service comes back on its port; after the backoff pause the next
+    // utterance is recognized on a fresh session.
+    let _revived = AsrService::start(port);
+    std::thread::sleep(Duration::from_secs(3));
+    let heard = stt_text(&stream(
+        &server,
+        "fws:3",
+        "two_utterances",
+        2,
+        Duration::from_secs(40),
+    ));
+    assert!(
+        word_error_rate(&truth, &heard) <= MAX_WER,
+        "after restart: {heard:?}"
+    );
+}
+
+#[test]
+fn a_second_meeting_on_the_same_connection_transcribes_again() {
+    let server = InProcess::start_with_asr(&whisper_config());
+    let mut device = server.device("meet:1", 3);
+    let all = frames(
+        FramingVersion::V3,
+        &Fixture::load("two_utterances").packets(),
+    );
+    for round in 0..2 {
+        device.send_json(json!({"type":"mode","state":"start","mode":"meeting"}));
+        for frame in &all {
+            device.send_binary(frame.clone());
+        }
+        let messages = collect(&mut device, 2, Duration::from_secs(40));
+        let heard = stt_text(&messages);
+        assert!(
+            word_error_rate(&truth_text("two_utterances"), &heard) <= MAX_WER,
+            "meeting {round}: {heard:?}"
+        );
+        device.send_json(json!({"type":"mode","state":"end","mode":"meeting"}));
+        device.recv_until(Duration::from_secs(5), |v| v["type"] == "mode");
+    }
+}
