@@ -26,6 +26,8 @@ fn python() -> PathBuf {
 
 impl AsrService {
     /// Starts the service on `port` (0 = any) and waits until it answers (the model is loaded first).
+    // The child is owned by the returned value, whose Drop kills and waits for it.
+    #[allow(clippy::zombie_processes)]
     pub fn start(port: u16) -> AsrService {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let port_file =
