@@ -32,7 +32,7 @@ impl AsrService {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let port_file =
             std::env::temp_dir().join(format!("huddle-asr-{}.port", uuid::Uuid::new_v4().simple()));
-        let mut child = Command::new(python())
+        let child = Command::new(python())
             .arg(root.join("tools/asr-service/serve.py"))
             .args(["--port", &port.to_string(), "--port-file"])
             .arg(&port_file)
