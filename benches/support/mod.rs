@@ -8,6 +8,11 @@ use huddle::audio::opus::OpusEncoder;
 
 /// 16 kHz mono samples of `long_speech.wav`, generating the fixtures if needed.
 pub fn speech_pcm() -> Vec<i16> {
+    speech_pcm_of("long_speech")
+}
+
+/// 16 kHz mono samples of fixture `name`.
+pub fn speech_pcm_of(name: &str) -> Vec<i16> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("target/fixtures");
     let status = std::process::Command::new("bash")
@@ -16,7 +21,7 @@ pub fn speech_pcm() -> Vec<i16> {
         .status()
         .expect("run make_fixtures.sh (needs espeak-ng and sox: .ci/setup)");
     assert!(status.success(), "make_fixtures.sh failed");
-    let mut reader = hound::WavReader::open(dir.join("long_speech.wav")).expect("fixture");
+    let mut reader = hound::WavReader::open(dir.join(format!("{name}.wav"))).expect("fixture");
     reader
         .samples::<i16>()
         .map(|s| s.expect("sample"))
