@@ -73,13 +73,27 @@ fn simulate(server: &Server, mode: &str, wav: &str, linger_ms: u64) -> Vec<Strin
 
 #[test]
 fn embedded_whisper_in_auto_manual_and_realtime_modes() {
-    let server = Server::start(&whisper_config());
+    simulator_in_every_listen_mode("whisper", &whisper_config());
+}
+
+#[test]
+fn openai_compatible_service_in_auto_manual_and_realtime_modes() {
+    let service = AsrService::start(0);
+    let config = format!(
+        "[selected_module]\nasr = \"fws\"\n[asr.fws]\ntype = \"openai\"\nbase_url = \"{}\"\nmodel = \"whisper-1\"\nlanguage = \"en\"\n",
+        service.base_url()
+    );
+    simulator_in_every_listen_mode("faster-whisper service", &config);
+}
+
+fn simulator_in_every_listen_mode(engine: &str, config: &str) {
+    let server = Server::start(config);
     let truth = truth_text("two_utterances");
     for mode in ["auto", "manual", "realtime"] {
         let texts = simulate(&server, mode, "two_utterances.wav", 12_000);
         let heard = texts.join(" ");
         let wer = word_error_rate(&truth, &heard);
-        eprintln!("whisper {mode}: {heard:?} (WER {:.1} %)", wer * 100.0);
+        eprintln!("{engine} {mode}: {heard:?} (WER {:.1} %)", wer * 100.0);
         // Manual too: the press outlasts manual_listen_fallback_ms (5 s), so the
         // server VAD takes over and cuts at the pause between the sentences.
         assert_eq!(texts.len(), 2, "{mode}: {texts:?}");
