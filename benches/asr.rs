@@ -27,13 +27,17 @@ fn utterance() -> Vec<i16> {
 fn transcribe(engine: &dyn AsrEngine, pcm: &[i16]) -> String {
     let mut session = engine.open().expect("open");
     session.feed(pcm).expect("feed");
-    session.finish(Instant::now() + Duration::from_secs(60)).expect("finish")
+    session
+        .finish(Instant::now() + Duration::from_secs(60))
+        .expect("finish")
 }
 
 fn whisper(c: &mut Criterion) {
     let pcm = utterance();
     let mut group = c.benchmark_group("asr_3s_utterance");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     for model in ["ggml-tiny.en-q8_0.bin", "ggml-base-q8_0.bin"] {
         let path = root.join("models").join(model);
@@ -50,7 +54,9 @@ fn whisper(c: &mut Criterion) {
         let engine: Arc<dyn AsrEngine> =
             Arc::new(huddle::asr::whisper::WhisperEngine::load(settings).expect("load"));
         eprintln!("whisper {model}: {:?}", transcribe(engine.as_ref(), &pcm));
-        group.bench_function(format!("whisper_{model}"), |b| b.iter(|| transcribe(engine.as_ref(), &pcm)));
+        group.bench_function(format!("whisper_{model}"), |b| {
+            b.iter(|| transcribe(engine.as_ref(), &pcm))
+        });
     }
     if let Some((mut service, port)) = start_service() {
         let engine = OpenAiEngine::new(OpenAiAsr {
@@ -61,7 +67,9 @@ fn whisper(c: &mut Criterion) {
             timeout_s: 60,
         });
         eprintln!("faster-whisper service: {:?}", transcribe(&engine, &pcm));
-        group.bench_function("openai_faster_whisper_tiny_en_service", |b| b.iter(|| transcribe(&engine, &pcm)));
+        group.bench_function("openai_faster_whisper_tiny_en_service", |b| {
+            b.iter(|| transcribe(&engine, &pcm))
+        });
         let _ = service.kill();
         let _ = service.wait();
     }
@@ -69,8 +77,10 @@ fn whisper(c: &mut Criterion) {
 }
 
 fn start_service() -> Option<(Child, u16)> {
-    let python = PathBuf::from(std::env::var("HUDDLE_ASR_VENV").unwrap_or_else(|_| "/opt/huddle-asr-venv".into()))
-        .join("bin/python");
+    let python = PathBuf::from(
+        std::env::var("HUDDLE_ASR_VENV").unwrap_or_else(|_| "/opt/huddle-asr-venv".into()),
+    )
+    .join("bin/python");
     if !python.exists() {
         eprintln!("skipping the faster-whisper service: no venv");
         return None;
@@ -88,7 +98,10 @@ fn start_service() -> Option<(Child, u16)> {
         .ok()?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|p| p.trim().parse().ok()) {
+        if let Some(port) = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
             return Some((child, port));
         }
         std::thread::sleep(Duration::from_millis(50));
