@@ -15,6 +15,8 @@ pub struct ServerContext {
     pub config: Arc<ConfigStore>,
     pub registry: Registry,
     pub timers: TimerHandle,
+    /// Meeting journals, summary workers, archive and webhook.
+    pub meetings: Arc<crate::modes::meeting::service::MeetingService>,
     /// The decode/VAD worker pool every uplink ring feeds.
     pub audio: crate::audio::worker::AudioPool,
     pub shutdown: Shutdown,

@@ -4,6 +4,7 @@
 //! - [`asr`]: speech recognition engines and the job pool that runs them.
 //! - [`audio`]: Opus decode, VAD and utterance cutting on the worker pool.
 //! - [`config`]: `huddle.toml`, its defaults, validation and hot reload.
+//! - [`llm`]: LLM clients (OpenAI-compatible chat completions) and per-purpose resolution.
 //! - [`log`]: the non-blocking logger (bounded channel to one writer thread).
 //! - [`timer`]: the clock abstraction and the timer wheel thread.
 //! - [`protocol`]: typed JSON messages, error replies and binary framing v1/v2/v3.
@@ -12,9 +13,12 @@
 //! - [`session`]: per-connection protocol state and one handler per message
 //!   family; separate from [`net`] so the rules are tested without sockets.
 //! - [`http`]: plain HTTP requests on the device port (OTA, health, metrics).
+//! - [`modes`]: meeting (and later working, coding, chat) mode behaviour.
 //! - [`metrics`]: process-wide counters rendered as Prometheus text.
 //! - [`context`]: what every connection shares with the rest of the server.
 //! - [`shutdown`]: the process-wide stop signal.
+//! - [`store`]: meeting storage: journals, finalized meetings, shards, index.
+//! - [`webhook`]: signed background POSTs of final meeting summaries, with one retry.
 //! - [`server`]: wires the threads together and runs until shutdown.
 //! - [`device`]: the badge simulator behind `huddle device` (WAV in, Opus out).
 
@@ -24,11 +28,15 @@ pub mod config;
 pub mod context;
 pub mod device;
 pub mod http;
+pub mod llm;
 pub mod log;
 pub mod metrics;
+pub mod modes;
 pub mod net;
 pub mod protocol;
 pub mod server;
 pub mod session;
 pub mod shutdown;
+pub mod store;
 pub mod timer;
+pub mod webhook;

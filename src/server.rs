@@ -118,7 +118,9 @@ pub fn start(
     };
     let audio = AudioWorkers::start(config.audio.workers, config.audio.ring_kib * 1024, sink)
         .map_err(ServerError::Io)?;
+    let meetings = crate::modes::meeting::service::MeetingService::start(&config);
     let ctx = Arc::new(ServerContext {
+        meetings,
         device_url: device_url(&config),
         config: Arc::clone(&store),
         registry: Registry::new(),
@@ -131,6 +133,7 @@ pub fn start(
     });
     ctx.host_load.sample();
     stats::schedule_periodic(&ctx);
+    ctx.meetings.schedule_sweeps(&ctx);
     if options.handle_signals {
         start_signal_thread(&ctx).map_err(ServerError::Io)?;
     }

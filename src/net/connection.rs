@@ -95,7 +95,7 @@ fn serve(
                         length,
                     )?;
                     let config = ctx.config.current();
-                    api::route(&head, &body, &api_context(ctx, &config))
+                    api::route(&head, &body, &api_context(ctx, &config, peer))
                 }
             }
         };
@@ -159,7 +159,11 @@ fn serve(
     result
 }
 
-fn api_context<'a>(ctx: &'a ServerContext, config: &'a crate::config::Config) -> ApiContext<'a> {
+fn api_context<'a>(
+    ctx: &'a ServerContext,
+    config: &'a crate::config::Config,
+    peer: SocketAddr,
+) -> ApiContext<'a> {
     ApiContext {
         config,
         device_url: &ctx.device_url,
@@ -168,5 +172,8 @@ fn api_context<'a>(ctx: &'a ServerContext, config: &'a crate::config::Config) ->
         log_records_dropped: crate::log::records_dropped_total(),
         timer_lag_ms: ctx.timers.lag_ms_max(),
         now_unix_ms: unix_ms(),
+        store: ctx.meetings.store().map(|s| s.as_ref()),
+        client_ip: peer.ip(),
+        limiter: api::ratelimit::global(),
     }
 }

@@ -24,8 +24,8 @@ use crate::context::ServerContext;
 use crate::metrics::METRICS;
 use crate::protocol::outbound;
 use crate::session::idle::IdleAction;
-use crate::session::transcript;
 use crate::session::{CloseRequest, Outbox, Outgoing, Session};
+use crate::session::{meeting, transcript};
 use crate::timer::TimerId;
 
 pub const SOCKET: Token = Token(0);
@@ -41,6 +41,7 @@ const CLOSE_WAIT_MS: u64 = 5_000;
 /// The wheel timers this connection owns; all are cancelled when it ends.
 #[derive(Default)]
 struct ConnTimers {
+    transcript: Option<TimerId>,
     idle: Option<TimerId>,
     ping: Option<TimerId>,
     replaced_close: Option<TimerId>,
@@ -86,6 +87,8 @@ impl EventLoop {
         ctx: Arc<ServerContext>,
     ) -> Self {
         let last_seen_ms = ctx.timers.now_ms();
+        let mut session = session;
+        session.handle = Some(handle.clone());
         EventLoop {
             ws,
             poll,
@@ -243,7 +246,10 @@ impl EventLoop {
             }
             ConnEvent::Transcript(transcript) => {
                 let now = self.now_ms();
-                transcript::on_transcript(&mut self.session, transcript, now, &mut out);
+                transcript::on_transcript(&mut self.session, &self.ctx, transcript, now, &mut out);
+            }
+            ConnEvent::MeetingFinalized(summary) => {
+                meeting::on_finalized(&mut self.session, summary, &mut out)
             }
             ConnEvent::AsrFailed(reason) => {
                 transcript::on_asr_failed(&mut self.session, &reason, &mut out)
@@ -310,6 +316,15 @@ impl EventLoop {
                 self.timers.close_wait = None;
                 return Ok(Flow::Done);
             }
+            ConnTimer::TranscriptPush => {
+                self.timers.transcript = None;
+                let mut out = Outbox::default();
+                meeting::push_transcript(&mut self.session, &mut out);
+                self.apply(out);
+                if self.session.meeting.is_running() {
+                    self.arm_transcript_push();
+                }
+            }
         }
         Ok(Flow::Continue)
     }
@@ -333,6 +348,14 @@ impl EventLoop {
                     self.session.device_id()
                 );
             }
+        }
+        if out.stop_meeting_timers
+            && let Some(id) = self.timers.transcript.take()
+        {
+            self.ctx.timers.cancel(id);
+        }
+        if out.start_meeting_timers && self.timers.transcript.is_none() {
+            self.arm_transcript_push();
         }
         if out.rearm_idle && !self.closing {
             self.arm_idle();
@@ -441,6 +464,24 @@ impl EventLoop {
         ));
     }
 
+    /// The next transcript push. The interval is read at the start of each
+    /// cycle, so a reload applies from the next one.
+    fn arm_transcript_push(&mut self) {
+        let interval_ms = self.session.config.meeting.transcript_push_interval_ms;
+        ::log::debug!(
+            "device {} meeting {}: next interval={interval_ms}ms",
+            self.session.device_id(),
+            self.session.meeting.session_id
+        );
+        let handle = self.handle.clone();
+        self.timers.transcript = Some(self.ctx.timers.schedule_in(
+            std::time::Duration::from_millis(interval_ms),
+            Box::new(move || {
+                handle.send(ConnEvent::Timer(ConnTimer::TranscriptPush));
+            }),
+        ));
+    }
+
     /// The device's uplink, opened on first use.
     fn uplink(&mut self) -> Option<&mut AudioProducer> {
         if self.uplink.is_none() {
@@ -466,8 +507,20 @@ impl EventLoop {
     pub fn finish(&mut self) {
         // Ends the audio stream: the worker flushes what is queued, then closes it.
         self.uplink = None;
+        // A running meeting is suspended: its journal stays for a resume.
+        let meeting = &mut self.session.meeting;
+        if meeting.is_running() {
+            self.ctx.meetings.suspend(
+                &meeting.session_id,
+                &self.session.identity.device_id,
+                meeting.started_at,
+                std::mem::take(&mut meeting.segments),
+                meeting.checkpoint_count,
+            );
+        }
         let timers = std::mem::take(&mut self.timers);
         for id in [
+            timers.transcript,
             timers.idle,
             timers.ping,
             timers.replaced_close,

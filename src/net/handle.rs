@@ -34,6 +34,8 @@ pub enum ConnEvent {
     Transcript(Transcript),
     /// Recognition of an utterance failed; the device's turn must end anyway.
     AsrFailed(String),
+    /// The meeting's summary job finished; carries the final summary message.
+    MeetingFinalized(serde_json::Value),
 }
 
 /// One recognized utterance, as the connection receives it.
@@ -56,6 +58,8 @@ pub enum ConnTimer {
     ReplacedClose,
     /// The close handshake took too long: drop the socket.
     CloseWait,
+    /// Push the meeting transcript (every `meeting.transcript_push_interval_ms`).
+    TranscriptPush,
 }
 
 /// A cheap, cloneable address of one live connection.

@@ -89,6 +89,8 @@ pub fn announce_reload(ctx: &ServerContext, config: Arc<crate::config::Config>) 
         log.set_level(config.log.level.to_filter());
         log.set_max_message_length(config.log.max_message_length);
     }
+    ctx.meetings.reconfigure(&config);
+    crate::llm::resolve::clear_cache();
     ctx.registry
         .broadcast_live(|| ConnEvent::ConfigReloaded(Arc::clone(&config)));
 }

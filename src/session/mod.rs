@@ -11,6 +11,7 @@ pub mod admin;
 pub mod hello;
 pub mod idle;
 pub mod listen;
+pub mod meeting;
 pub mod mode;
 pub mod transcript;
 
@@ -60,6 +61,10 @@ pub struct Outbox {
     pub rearm_idle: bool,
     /// Listen boundaries for the audio worker, in order.
     pub boundaries: Vec<Boundary>,
+    /// A meeting started or resumed: start its transcript timer.
+    pub start_meeting_timers: bool,
+    /// The meeting stopped running: cancel its timers (twice is a no-op).
+    pub stop_meeting_timers: bool,
 }
 
 impl Outbox {
@@ -88,6 +93,10 @@ pub struct Session {
     pub iot_states: Option<Value>,
     /// The config this connection runs on; replaced by accepted reloads.
     pub config: Arc<Config>,
+    /// This connection's meeting (idle when none).
+    pub meeting: crate::modes::meeting::state::Meeting,
+    /// Our own address, for jobs that answer later (the summary).
+    pub handle: Option<crate::net::handle::ConnHandle>,
 }
 
 impl Session {
@@ -111,6 +120,8 @@ impl Session {
             iot_descriptors: None,
             iot_states: None,
             config,
+            meeting: Default::default(),
+            handle: None,
         }
     }
 
@@ -147,7 +158,7 @@ impl Session {
                 out.text(crate::protocol::outbound::pong());
                 Ok(())
             }
-            Inbound::Mode(request) => mode::handle(self, request, out),
+            Inbound::Mode(request) => mode::handle(self, request, ctx, now_ms, out),
             Inbound::Server(admin) => admin::handle_server(self, admin, ctx, out),
             Inbound::ConfigUpdate => {
                 out.text(crate::protocol::outbound::config_update_noop());
@@ -169,6 +180,9 @@ impl Session {
             Inbound::UiReply(body) => {
                 ::log::info!("device {} ui reply: {body}", self.device_id());
                 Ok(())
+            }
+            Inbound::NotYetServed { type_name, body } if type_name == "meeting" => {
+                meeting::handle(self, body, ctx, now_ms, out)
             }
             Inbound::NotYetServed { type_name, .. } => Err(Rejection::new(
                 type_name.clone(),

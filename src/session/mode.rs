@@ -1,27 +1,58 @@
-//! `mode` (PROTOCOL.md §3.2), acknowledged only in this release: modes are
-//! exclusive, and meeting or working mode lengthens the idle deadline.
+//! `mode` (PROTOCOL.md §3.2): modes are exclusive, starting another mode while
+//! a meeting runs finalizes it first, and meeting or working mode lengthens
+//! the idle deadline. Meeting starts and ends are delegated to [`super::meeting`].
 
-use crate::protocol::inbound::{ModeName, ModeRequest, ModeState};
+use serde_json::Value;
+
+use crate::context::ServerContext;
+use crate::protocol::inbound::{ListenMode, ModeName, ModeRequest, ModeState};
 use crate::protocol::{Rejection, outbound};
 
-use super::{Outbox, Session};
+use super::{Outbox, Session, meeting};
 
 pub fn handle(
     session: &mut Session,
     request: ModeRequest,
+    ctx: &ServerContext,
+    now_ms: u64,
     out: &mut Outbox,
 ) -> Result<(), Rejection> {
-    match request.state {
-        ModeState::Start => session.mode = Some(request.mode),
-        ModeState::End => {
-            if session.mode == Some(request.mode) {
+    let mut ack: Value = serde_json::from_str(&outbound::mode_ack(request.state, request.mode))
+        .unwrap_or_else(|_| serde_json::json!({}));
+    match (request.state, request.mode) {
+        (ModeState::Start, ModeName::Meeting) => {
+            let extra = meeting::start(session, ctx, out);
+            if let (Some(ack), Value::Object(extra)) = (ack.as_object_mut(), extra) {
+                ack.extend(extra);
+            }
+            session.mode = Some(ModeName::Meeting);
+        }
+        (ModeState::Start, mode) => {
+            if session.meeting.is_running() {
+                meeting::finalize(session, ctx, now_ms, out)?;
+            }
+            session.mode = Some(mode);
+        }
+        (ModeState::End, ModeName::Meeting) => {
+            // `end meeting` is a finalize; its ack follows the finalize ack.
+            if session.meeting.is_running() {
+                meeting::finalize(session, ctx, now_ms, out)?;
+            }
+            if session.mode == Some(ModeName::Meeting) {
                 session.mode = None;
             }
+            session.listen.mode = ListenMode::Auto;
+        }
+        (ModeState::End, mode) => {
+            if session.mode == Some(mode) {
+                session.mode = None;
+            }
+            session.listen.mode = ListenMode::Auto;
         }
     }
     let long = matches!(session.mode, Some(ModeName::Meeting | ModeName::Working));
     session.idle.set_long_mode(long);
     out.rearm_idle = true;
-    out.text(outbound::mode_ack(request.state, request.mode));
+    out.text(ack.to_string());
     Ok(())
 }

@@ -99,6 +99,16 @@ impl Server {
         panic!("server did not start; log:\n{}", self.log());
     }
 
+    /// Starts the process again on the same port, config and data directory
+    /// (after a crash or a stop).
+    pub fn restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert!(self.spawn(), "server did not restart; log:\n{}", self.log());
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
     }
@@ -391,3 +401,5 @@ pub const SHORT: Duration = Duration::from_secs(5);
 pub mod asr_service;
 pub mod audio;
 pub mod funasr_mock;
+pub mod http_receiver;
+pub mod llm_stub;
