@@ -373,3 +373,159 @@ fn kill_dash_nine_mid_meeting_then_restart_recovers_every_acknowledged_segment()
         .collect();
     assert_eq!(texts, acked.iter().map(String::as_str).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_checkpoint_summary_arrives_every_checkpoint_interval() {
+    let llm = LlmStub::start();
+    llm.reply(SUMMARY_JSON);
+    let config = meeting_config(Some(&llm), None, 15_000).replacen(
+        "[meeting]\n",
+        "[meeting]\ncheckpoint_interval_min = 1\n",
+        1,
+    );
+    let server = Server::start(&config);
+    let mut device = server.device("/xiaozhi/v1/", &[("Device-Id", "aa:cp")]);
+    let session_id = start_meeting(&mut device);
+    snippet(
+        &mut device,
+        json!([{"tag":"t","text":"before the checkpoint"}]),
+    );
+    let started = Instant::now();
+    let checkpoint = device.recv_until(Duration::from_secs(75), |v| {
+        v["phase"] == "summary" && v["checkpoint"] == true
+    });
+    let at = started.elapsed();
+    assert!(
+        at >= Duration::from_secs(58) && at <= Duration::from_secs(64),
+        "checkpoint after {at:?}"
+    );
+    assert_eq!(checkpoint["sessionId"], session_id.as_str());
+    assert_eq!(checkpoint["title"], "登录改版讨论");
+    let request = llm.requests().pop().unwrap();
+    assert_eq!(request.body["max_tokens"], 400, "checkpoint budget");
+    let journal = std::fs::read_to_string(
+        server
+            .dir
+            .join(format!("data/meetings/active/{session_id}.jsonl")),
+    )
+    .unwrap();
+    assert!(journal.contains("\"kind\":\"checkpoint\""), "{journal}");
+}
+
+#[test]
+fn journals_found_at_startup_are_recovered_with_the_fallback_and_fire_the_webhook() {
+    let receiver = HttpReceiver::start(&[Reply::Status(200)]);
+    let config = meeting_config(None, Some(&receiver), 5000);
+    // Two journals a crash left behind: one already finalized, one whose
+    // resume window (10 min) passed long ago.
+    let dir =
+        std::env::temp_dir().join(format!("huddle-recover-{}", uuid::Uuid::new_v4().simple()));
+    let active = dir.join("data/meetings/active");
+    std::fs::create_dir_all(&active).unwrap();
+    let old = 1_700_000_000_000u64;
+    for (sid, finalized) in [
+        ("11111111-aaaa-4bbb-8ccc-000000000001", true),
+        ("11111111-aaaa-4bbb-8ccc-000000000002", false),
+    ] {
+        let mut lines = vec![
+            json!({"kind":"start","sessionId":sid,"deviceId":"aa:rec","startedAt":old}).to_string(),
+            json!({"kind":"segment","ts":old + 1000,"text":"first words","speakerId":"aa:rec"})
+                .to_string(),
+            json!({"kind":"segment","ts":old + 2000,"text":"second words","tag":"决策"})
+                .to_string(),
+        ];
+        if finalized {
+            lines.push(json!({"kind":"finalize","ts":old + 3000}).to_string());
+        }
+        std::fs::write(active.join(format!("{sid}.jsonl")), lines.join("\n") + "\n").unwrap();
+    }
+    let server = Server::start_in(&dir, "", &config);
+    let hooks = receiver.wait_requests(2, Duration::from_secs(15));
+    assert_eq!(hooks.len(), 2, "both recovered meetings fire the webhook");
+    let meetings = dir.join("data/meetings");
+    for (sid, ended) in [
+        ("11111111-aaaa-4bbb-8ccc-000000000001", old + 3000),
+        ("11111111-aaaa-4bbb-8ccc-000000000002", old + 2000),
+    ] {
+        let record: Value = serde_json::from_str(
+            &std::fs::read_to_string(meetings.join(format!("{sid}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(record["recovered"], true);
+        assert_eq!(record["endedAt"], ended);
+        assert_eq!(record["segments"].as_array().unwrap().len(), 2);
+        assert_eq!(record["summary"]["bullets"][0], "会议内容已记录");
+        assert!(!active.join(format!("{sid}.jsonl")).exists());
+    }
+    let metrics = server.http("GET", "/metrics", &[], "").body;
+    assert!(
+        metrics.contains("huddle_meetings_finalized_total{path=\"recovered\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_reload_of_the_push_interval_applies_from_the_next_cycle() {
+    let server = Server::start_with(
+        "admin_secret = \"s3cr3t\"",
+        &meeting_config(None, None, 3000),
+    );
+    let mut device = server.device("/xiaozhi/v1/", &[("Device-Id", "aa:rl")]);
+    start_meeting(&mut device);
+    let t0 = Instant::now();
+    device.recv_until(Duration::from_secs(5), |v| v["phase"] == "transcript");
+    let first = t0.elapsed();
+    // Mid-cycle reload to 6 s: the cycle in progress keeps 3 s, the next uses 6 s.
+    std::thread::sleep(Duration::from_millis(1000));
+    device.send_json(json!({"type":"server","action":"update_config","content":{"secret":"s3cr3t","config":{"meeting":{"transcript_push_interval_ms":6000}}}}));
+    device.recv_until(common::SHORT, |v| {
+        v["type"] == "server" && v["status"] == "success"
+    });
+    device.recv_until(Duration::from_secs(5), |v| v["phase"] == "transcript");
+    let second = t0.elapsed() - first;
+    device.recv_until(Duration::from_secs(8), |v| v["phase"] == "transcript");
+    let third = t0.elapsed() - first - second;
+    assert!(
+        second >= Duration::from_millis(2700) && second <= Duration::from_millis(3300),
+        "cycle in progress: {second:?}"
+    );
+    assert!(
+        third >= Duration::from_millis(5700) && third <= Duration::from_millis(6300),
+        "next cycle: {third:?}"
+    );
+    assert!(server.wait_log("next interval=6000ms", common::SHORT));
+}
+
+#[test]
+fn a_dead_webhook_receiver_counts_fail_and_the_archive_is_still_written() {
+    let port = common::http_receiver::dead_port();
+    let config = format!(
+        "[meeting]\ntranscript_push_interval_ms = 5000\nmin_duration_ms = 0\n[meeting.webhook]\nurl = \"http://127.0.0.1:{port}/hook\"\n"
+    );
+    let server = Server::start(&config);
+    let mut device = server.device("/xiaozhi/v1/", &[("Device-Id", "aa:wh")]);
+    let session_id = start_meeting(&mut device);
+    snippet(&mut device, json!([{"tag":"t","text":"kept anyway"}]));
+    device.send_json(json!({"type":"meeting","phase":"finalize"}));
+    until_final(&mut device, Duration::from_secs(20));
+    // One attempt, a 2–5 s pause, the retry: then `fail`.
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let mut metrics = String::new();
+    while Instant::now() < deadline {
+        metrics = server.http("GET", "/metrics", &[], "").body;
+        if metrics.contains("huddle_webhook_deliveries_total{result=\"fail\"} 1") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        metrics.contains("huddle_webhook_deliveries_total{result=\"fail\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        server
+            .dir
+            .join(format!("data/meetings/{session_id}.json"))
+            .exists()
+    );
+}

@@ -42,6 +42,7 @@ const CLOSE_WAIT_MS: u64 = 5_000;
 #[derive(Default)]
 struct ConnTimers {
     transcript: Option<TimerId>,
+    checkpoint: Option<TimerId>,
     idle: Option<TimerId>,
     ping: Option<TimerId>,
     replaced_close: Option<TimerId>,
@@ -316,6 +317,13 @@ impl EventLoop {
                 self.timers.close_wait = None;
                 return Ok(Flow::Done);
             }
+            ConnTimer::Checkpoint => {
+                self.timers.checkpoint = None;
+                meeting::checkpoint(&mut self.session, &self.ctx);
+                if self.session.meeting.is_running() {
+                    self.arm_checkpoint();
+                }
+            }
             ConnTimer::TranscriptPush => {
                 self.timers.transcript = None;
                 let mut out = Outbox::default();
@@ -349,13 +357,17 @@ impl EventLoop {
                 );
             }
         }
-        if out.stop_meeting_timers
-            && let Some(id) = self.timers.transcript.take()
-        {
-            self.ctx.timers.cancel(id);
+        if out.stop_meeting_timers {
+            for id in [self.timers.transcript.take(), self.timers.checkpoint.take()]
+                .into_iter()
+                .flatten()
+            {
+                self.ctx.timers.cancel(id);
+            }
         }
         if out.start_meeting_timers && self.timers.transcript.is_none() {
             self.arm_transcript_push();
+            self.arm_checkpoint();
         }
         if out.rearm_idle && !self.closing {
             self.arm_idle();
@@ -482,6 +494,19 @@ impl EventLoop {
         ));
     }
 
+    fn arm_checkpoint(&mut self) {
+        let interval = std::time::Duration::from_secs(
+            self.session.config.meeting.checkpoint_interval_min * 60,
+        );
+        let handle = self.handle.clone();
+        self.timers.checkpoint = Some(self.ctx.timers.schedule_in(
+            interval,
+            Box::new(move || {
+                handle.send(ConnEvent::Timer(ConnTimer::Checkpoint));
+            }),
+        ));
+    }
+
     /// The device's uplink, opened on first use.
     fn uplink(&mut self) -> Option<&mut AudioProducer> {
         if self.uplink.is_none() {
@@ -521,6 +546,7 @@ impl EventLoop {
         let timers = std::mem::take(&mut self.timers);
         for id in [
             timers.transcript,
+            timers.checkpoint,
             timers.idle,
             timers.ping,
             timers.replaced_close,

@@ -60,6 +60,8 @@ pub enum ConnTimer {
     CloseWait,
     /// Push the meeting transcript (every `meeting.transcript_push_interval_ms`).
     TranscriptPush,
+    /// Build a checkpoint summary (every `meeting.checkpoint_interval_min`).
+    Checkpoint,
 }
 
 /// A cheap, cloneable address of one live connection.

@@ -252,6 +252,7 @@ pub fn finalize(
                 config: Arc::clone(&session.config),
                 recovered: false,
                 requested_ns: crate::audio::stats::mono_ns(),
+                checkpoint: false,
             });
         }
     }
@@ -280,6 +281,28 @@ pub fn on_finalized(session: &mut Session, summary: Value, out: &mut Outbox) {
         out.text(again.to_string());
     }
     meeting.cached_summary = Some(summary);
+}
+
+/// The periodic checkpoint: a summary of everything so far, built off-thread.
+pub fn checkpoint(session: &mut Session, ctx: &ServerContext) {
+    if !session.meeting.is_running() {
+        return;
+    }
+    session.meeting.checkpoint_count += 1;
+    let meeting = &session.meeting;
+    ctx.meetings.checkpoint(FinalizeRequest {
+        session_id: meeting.session_id.clone(),
+        device_id: session.identity.device_id.clone(),
+        started_at: meeting.started_at,
+        ended_at: unix_now(),
+        segments: meeting.segments.clone(),
+        checkpoint_count: meeting.checkpoint_count,
+        reply: session.handle.clone(),
+        config: Arc::clone(&session.config),
+        recovered: false,
+        requested_ns: crate::audio::stats::mono_ns(),
+        checkpoint: true,
+    });
 }
 
 /// The periodic transcript push (sent even when empty).

@@ -44,6 +44,12 @@ impl Server {
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
+        Server::start_in(&dir, server_extra, extra)
+    }
+
+    /// Like [`Server::start_with`], in a directory the test prepared (its `data/` is the data dir).
+    pub fn start_in(dir: &std::path::Path, server_extra: &str, extra: &str) -> Server {
+        let dir = dir.to_path_buf();
         std::fs::create_dir_all(&dir).expect("temp dir");
         let config_path = dir.join("huddle.toml");
         let mut server = Server {

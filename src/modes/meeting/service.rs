@@ -48,6 +48,9 @@ pub struct FinalizeRequest {
     pub recovered: bool,
     /// When finalize was asked for, for `elapsedMs`.
     pub requested_ns: u64,
+    /// A periodic checkpoint summary: sent and journaled, the meeting goes on
+    /// (no archive, no webhook, no state change).
+    pub checkpoint: bool,
 }
 
 /// Meetings finalized, by path (`huddle_meetings_finalized_total{path}`).
@@ -171,6 +174,7 @@ impl MeetingService {
             config: Arc::new(config.clone()),
             recovered: true,
             requested_ns: mono_ns(),
+            checkpoint: false,
         });
     }
 
@@ -220,6 +224,7 @@ impl MeetingService {
                 config: Arc::clone(config),
                 recovered: false,
                 requested_ns: mono_ns(),
+                checkpoint: false,
             });
         }
     }
@@ -296,6 +301,27 @@ impl MeetingService {
         }
     }
 
+    /// Queues a checkpoint summary of a running meeting and journals the mark.
+    pub fn checkpoint(&self, request: FinalizeRequest) {
+        if let Some(journal) = &self.journal {
+            let _ = journal.append(
+                &request.session_id,
+                JournalRecord::Checkpoint {
+                    ts: unix_ms(),
+                    segments: request.segments.len() as u64,
+                },
+            );
+        }
+        if let Err(TrySendError::Full(r) | TrySendError::Disconnected(r)) =
+            self.jobs.try_send(request)
+        {
+            ::log::warn!(
+                "meeting {}: checkpoint skipped, summary workers busy",
+                r.session_id
+            );
+        }
+    }
+
     /// Queues the summary job; never blocks the caller.
     pub fn finalize(&self, request: FinalizeRequest) {
         if let Some(journal) = &self.journal {
@@ -330,9 +356,11 @@ impl MeetingService {
             }
         };
         let elapsed = || mono_ns().saturating_sub(request.requested_ns) / 1_000_000;
-        send(
-            json!({"type": "meeting", "phase": "summary", "progress": "prepare", "elapsedMs": elapsed()}),
-        );
+        if !request.checkpoint {
+            send(
+                json!({"type": "meeting", "phase": "summary", "progress": "prepare", "elapsedMs": elapsed()}),
+            );
+        }
         let config = &request.config;
         let client = if request.recovered {
             None
@@ -344,8 +372,30 @@ impl MeetingService {
             started_at: request.started_at,
             ended_at: request.ended_at,
             min_duration_ms: config.meeting.min_duration_ms,
-            checkpoint: false,
+            checkpoint: request.checkpoint,
         };
+        if request.checkpoint {
+            let outcome = summarize_with(
+                client.as_deref(),
+                config,
+                &input,
+                Instant::now() + Duration::from_secs(60),
+                &mut |_| {},
+            );
+            let mut message =
+                json!({"type": "meeting", "phase": "summary", "sessionId": request.session_id});
+            if let (Some(object), Ok(Value::Object(fields))) = (
+                message.as_object_mut(),
+                serde_json::to_value(&outcome.summary),
+            ) {
+                object.extend(fields);
+            }
+            message["bulletsLength"] = json!(outcome.summary.bullets.len());
+            message["sourceSegments"] = json!(request.segments.len());
+            message["checkpoint"] = json!(true);
+            send(message);
+            return;
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
         let outcome = summarize_with(
             client.as_deref(),
