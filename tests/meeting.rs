@@ -529,3 +529,115 @@ fn a_dead_webhook_receiver_counts_fail_and_the_archive_is_still_written() {
             .exists()
     );
 }
+
+#[test]
+fn spoken_words_reach_the_transcript_through_the_real_asr_engine() {
+    use common::audio::{Fixture, frames};
+    use huddle::protocol::framing::FramingVersion;
+    let whisper = format!(
+        "[asr.whisper]\ntype = \"whisper\"\nmodel = \"{}\"\nlanguage = \"en\"\nthreads = 2\n",
+        common::asr_service::whisper_model().display()
+    );
+    let server = Server::start(&format!("{}{whisper}", meeting_config(None, None, 4000)));
+    let mut device = server.device(
+        "/xiaozhi/v1/",
+        &[("Device-Id", "aa:talk"), ("Protocol-Version", "3")],
+    );
+    start_meeting(&mut device);
+    device.send_json(json!({"type":"listen","state":"start","mode":"auto"}));
+    // Real-time streaming, as a badge does, while pushes keep coming.
+    let packets = frames(
+        FramingVersion::V3,
+        &Fixture::load("two_utterances").packets(),
+    );
+    let start = Instant::now();
+    let mut pushes = Vec::new();
+    let mut transcriptions = 0;
+    for (i, frame) in packets.iter().enumerate() {
+        let due = start + Duration::from_millis(60 * i as u64);
+        while let Some(wait) = due.checked_duration_since(Instant::now()) {
+            if let common::Received::Json(v) = device.next(wait) {
+                if v["phase"] == "transcript" {
+                    pushes.push((start.elapsed(), v));
+                } else if v["event"] == "transcription" {
+                    transcriptions += 1;
+                } else {
+                    assert_ne!(v["type"], "stt", "meeting mode with TTS off sends no stt");
+                }
+            }
+        }
+        device.send_binary(frame.clone());
+    }
+    while start.elapsed() < Duration::from_secs(20) {
+        if let common::Received::Json(v) = device.next(Duration::from_millis(200)) {
+            if v["phase"] == "transcript" {
+                pushes.push((start.elapsed(), v));
+            } else if v["event"] == "transcription" {
+                transcriptions += 1;
+            }
+        }
+    }
+    let words: String = pushes
+        .iter()
+        .flat_map(|(_, p)| p["segments"].as_array().cloned().unwrap_or_default())
+        .map(|s| s["text"].as_str().unwrap_or_default().to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        words.contains("quick brown fox") && words.contains("design review"),
+        "{words:?}"
+    );
+    assert!(
+        transcriptions >= 2,
+        "audio transcription lines still go out"
+    );
+    // Pushes every 4 s (±300 ms) all along.
+    for pair in pushes.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            gap >= Duration::from_millis(3700) && gap <= Duration::from_millis(4300),
+            "push gap {gap:?}"
+        );
+    }
+    let last = &pushes.last().unwrap().1;
+    assert_eq!(last["totalSegments"], 2);
+    assert_eq!(
+        last["segments"].as_array().map(Vec::len).unwrap_or(0)
+            + pushes
+                .iter()
+                .rev()
+                .skip(1)
+                .map(|(_, p)| p["segments"].as_array().map_or(0, Vec::len))
+                .sum::<usize>(),
+        2
+    );
+}
+
+#[test]
+fn a_disconnected_meeting_not_resumed_in_time_is_finalized_and_archived() {
+    let receiver = HttpReceiver::start(&[Reply::Status(200)]);
+    let config = meeting_config(None, Some(&receiver), 5000).replacen(
+        "[meeting]\n",
+        "[meeting]\ncheckpoint_interval_min = 1\n",
+        1,
+    );
+    let server = Server::start(&config);
+    let mut device = server.device("/xiaozhi/v1/", &[("Device-Id", "aa:gone")]);
+    let session_id = start_meeting(&mut device);
+    snippet(
+        &mut device,
+        json!([{"tag":"t","text":"said before leaving"}]),
+    );
+    drop(device);
+    // Nothing is archived while the device may still come back (1 min window)...
+    std::thread::sleep(Duration::from_secs(20));
+    let archived = server.dir.join(format!("data/meetings/{session_id}.json"));
+    assert!(!archived.exists());
+    // ...and after it, the normal path runs without a device.
+    let hooks = receiver.wait_requests(1, Duration::from_secs(60));
+    assert_eq!(hooks.len(), 1);
+    assert!(archived.exists());
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(&archived).unwrap()).unwrap();
+    assert_eq!(record["segments"][0]["text"], "said before leaving");
+    assert!(record.get("recovered").is_none());
+}
