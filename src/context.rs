@@ -15,6 +15,8 @@ pub struct ServerContext {
     pub config: Arc<ConfigStore>,
     pub registry: Registry,
     pub timers: TimerHandle,
+    /// Coding insights' job pool.
+    pub coding: crate::modes::coding::service::CodingService,
     /// Meeting journals, summary workers, archive and webhook.
     pub meetings: Arc<crate::modes::meeting::service::MeetingService>,
     /// The decode/VAD worker pool every uplink ring feeds.

@@ -120,6 +120,7 @@ pub fn start(
         .map_err(ServerError::Io)?;
     let meetings = crate::modes::meeting::service::MeetingService::start(&config);
     let ctx = Arc::new(ServerContext {
+        coding: crate::modes::coding::service::CodingService::start(),
         meetings,
         device_url: device_url(&config),
         config: Arc::clone(&store),

@@ -1,6 +1,8 @@
 //! The device's modes (PROTOCOL.md §3.2): what the server does with its
 //! speech and messages beyond the protocol itself.
 //!
+//! - [`coding`]: build and test log signals, insights and next steps.
 //! - [`meeting`]: transcript, finalize, summary, archive, webhook.
 
+pub mod coding;
 pub mod meeting;

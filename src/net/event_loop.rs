@@ -25,7 +25,7 @@ use crate::metrics::METRICS;
 use crate::protocol::outbound;
 use crate::session::idle::IdleAction;
 use crate::session::{CloseRequest, Outbox, Outgoing, Session};
-use crate::session::{meeting, transcript};
+use crate::session::{coding, meeting, transcript};
 use crate::timer::TimerId;
 
 pub const SOCKET: Token = Token(0);
@@ -41,6 +41,7 @@ const CLOSE_WAIT_MS: u64 = 5_000;
 /// The wheel timers this connection owns; all are cancelled when it ends.
 #[derive(Default)]
 struct ConnTimers {
+    coding: Option<TimerId>,
     transcript: Option<TimerId>,
     checkpoint: Option<TimerId>,
     idle: Option<TimerId>,
@@ -317,6 +318,10 @@ impl EventLoop {
                 self.timers.close_wait = None;
                 return Ok(Flow::Done);
             }
+            ConnTimer::CodingInsight => {
+                self.timers.coding = None;
+                coding::run_insight(&mut self.session, &self.ctx);
+            }
             ConnTimer::Checkpoint => {
                 self.timers.checkpoint = None;
                 meeting::checkpoint(&mut self.session, &self.ctx);
@@ -355,6 +360,28 @@ impl EventLoop {
                     "device {}: audio ring full, listen boundary lost",
                     self.session.device_id()
                 );
+            }
+        }
+        if (out.cancel_coding_timer || out.coding_trigger == coding::InsightTrigger::Now)
+            && let Some(id) = self.timers.coding.take()
+        {
+            self.ctx.timers.cancel(id);
+        }
+        match out.coding_trigger {
+            coding::InsightTrigger::None => {}
+            coding::InsightTrigger::Now => coding::run_insight(&mut self.session, &self.ctx),
+            coding::InsightTrigger::Debounce => {
+                if let Some(id) = self.timers.coding.take() {
+                    self.ctx.timers.cancel(id);
+                }
+                let debounce_ms = self.session.config.coding.insight_debounce_ms.max(300);
+                let handle = self.handle.clone();
+                self.timers.coding = Some(self.ctx.timers.schedule_in(
+                    std::time::Duration::from_millis(debounce_ms),
+                    Box::new(move || {
+                        handle.send(ConnEvent::Timer(ConnTimer::CodingInsight));
+                    }),
+                ));
             }
         }
         if out.stop_meeting_timers {
@@ -545,6 +572,7 @@ impl EventLoop {
         }
         let timers = std::mem::take(&mut self.timers);
         for id in [
+            timers.coding,
             timers.transcript,
             timers.checkpoint,
             timers.idle,

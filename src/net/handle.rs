@@ -62,6 +62,8 @@ pub enum ConnTimer {
     TranscriptPush,
     /// Build a checkpoint summary (every `meeting.checkpoint_interval_min`).
     Checkpoint,
+    /// The coding insight debounce elapsed.
+    CodingInsight,
 }
 
 /// A cheap, cloneable address of one live connection.

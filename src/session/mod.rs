@@ -8,6 +8,7 @@
 
 pub mod abuse;
 pub mod admin;
+pub mod coding;
 pub mod hello;
 pub mod idle;
 pub mod listen;
@@ -65,6 +66,10 @@ pub struct Outbox {
     pub start_meeting_timers: bool,
     /// The meeting stopped running: cancel its timers (twice is a no-op).
     pub stop_meeting_timers: bool,
+    /// What the coding insight debounce timer must do.
+    pub coding_trigger: coding::InsightTrigger,
+    /// Drop a pending coding insight timer.
+    pub cancel_coding_timer: bool,
 }
 
 impl Outbox {
@@ -95,6 +100,8 @@ pub struct Session {
     pub config: Arc<Config>,
     /// This connection's meeting (idle when none).
     pub meeting: crate::modes::meeting::state::Meeting,
+    /// This connection's coding log buffer.
+    pub coding: crate::modes::coding::CodingState,
     /// Our own address, for jobs that answer later (the summary).
     pub handle: Option<crate::net::handle::ConnHandle>,
 }
@@ -121,6 +128,7 @@ impl Session {
             iot_states: None,
             config,
             meeting: Default::default(),
+            coding: Default::default(),
             handle: None,
         }
     }
@@ -183,6 +191,9 @@ impl Session {
             }
             Inbound::NotYetServed { type_name, body } if type_name == "meeting" => {
                 meeting::handle(self, body, ctx, now_ms, out)
+            }
+            Inbound::NotYetServed { type_name, body } if type_name == "coding" => {
+                coding::handle(self, body, ctx, out)
             }
             Inbound::NotYetServed { type_name, .. } => Err(Rejection::new(
                 type_name.clone(),

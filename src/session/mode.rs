@@ -31,6 +31,10 @@ pub fn handle(
             if session.meeting.is_running() {
                 meeting::finalize(session, ctx, now_ms, out)?;
             }
+            if mode == ModeName::Coding {
+                session.coding.reset();
+                out.cancel_coding_timer = true;
+            }
             session.mode = Some(mode);
         }
         (ModeState::End, ModeName::Meeting) => {
