@@ -196,3 +196,26 @@ fn bad_coding_events_are_named() {
     device.send_json(json!({"type":"coding","event":"dance"}));
     assert_eq!(device.recv(common::SHORT)["code"], "UNSUPPORTED");
 }
+
+#[test]
+fn insights_are_copied_to_the_origins_group_when_broadcast_is_on() {
+    let server = Server::start(&format!(
+        "{}[meeting.broadcast]\nenabled = true\nmode = \"group\"\n",
+        config(None)
+    ));
+    let mut origin = server.device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:88")]);
+    let mut same_group = server.device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:99")]);
+    let mut other_group = server.device("/xiaozhi/v1/", &[("Device-Id", "11:22:33:44:55:66")]);
+    start_coding(&mut origin);
+    send_log(&mut origin, &CARGO_LOG[3..4]);
+    let own = next_insight(&mut origin, Duration::from_secs(5));
+    let copy = next_insight(&mut same_group, Duration::from_secs(5));
+    assert_eq!(copy["from"], "94:a9:90:07:9d:88");
+    assert_eq!(copy["insights"], own["insights"]);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if let Received::Json(v) = other_group.next(Duration::from_millis(200)) {
+            assert_ne!(v["type"], "coding", "another group got a copy: {v}");
+        }
+    }
+}
