@@ -46,13 +46,24 @@ fn finalize_ack(c: &mut Criterion) {
                     generated: false,
                 };
                 let mut session = Session::new(identity, FramingVersion::V3, store.current(), 0);
-                session.meeting = Meeting::start(uuid::Uuid::new_v4().to_string(), 1_700_000_000_000);
+                session.meeting =
+                    Meeting::start(uuid::Uuid::new_v4().to_string(), 1_700_000_000_000);
                 for n in 0..200 {
-                    session.meeting.accept(format!("segment {n}"), None, None, 1_700_000_000_000 + n);
+                    session.meeting.accept(
+                        format!("segment {n}"),
+                        None,
+                        None,
+                        1_700_000_000_000 + n,
+                    );
                 }
                 let mut out = Outbox::default();
                 let started = Instant::now();
-                session.on_text(r#"{"type":"meeting","phase":"finalize"}"#, &ctx, 1, &mut out);
+                session.on_text(
+                    r#"{"type":"meeting","phase":"finalize"}"#,
+                    &ctx,
+                    1,
+                    &mut out,
+                );
                 let took = started.elapsed();
                 assert!(!out.frames.is_empty(), "no ack");
                 total += took;

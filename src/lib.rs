@@ -19,6 +19,7 @@
 //! - [`shutdown`]: the process-wide stop signal.
 //! - [`store`]: meeting storage: journals, finalized meetings, shards, index.
 //! - [`webhook`]: signed background POSTs of final meeting summaries, with one retry.
+//! - [`workflow`]: workflow tasks: validation, groups, and the `tasks.json` store.
 //! - [`server`]: wires the threads together and runs until shutdown.
 //! - [`device`]: the badge simulator behind `huddle device` (WAV in, Opus out).
 
@@ -40,3 +41,4 @@ pub mod shutdown;
 pub mod store;
 pub mod timer;
 pub mod webhook;
+pub mod workflow;

@@ -3,6 +3,8 @@
 //!
 //! - [`coding`]: build and test log signals, insights and next steps.
 //! - [`meeting`]: transcript, finalize, summary, archive, webhook.
+//! - [`working`]: workflow voice commands and the task they apply to.
 
 pub mod coding;
 pub mod meeting;
+pub mod working;
