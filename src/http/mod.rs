@@ -143,14 +143,10 @@ pub fn route(head: &RequestHead, body: &[u8], ctx: &ApiContext) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use request::{HeadParse, parse_head};
+    use request::test_head;
 
     fn head(method: &str, target: &str) -> RequestHead {
-        let raw = format!("{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n");
-        match parse_head(raw.as_bytes()) {
-            HeadParse::Complete(h) => h,
-            other => panic!("{other:?}"),
-        }
+        test_head(method, target, &[])
     }
 
     fn ctx<'a>(config: &'a Config, limiter: &'a RateLimiter) -> ApiContext<'a> {

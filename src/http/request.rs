@@ -151,6 +151,20 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A parsed request head for unit tests: `method target` with `headers`.
+#[cfg(test)]
+pub fn test_head(method: &str, target: &str, headers: &[(&str, &str)]) -> RequestHead {
+    let mut raw = format!("{method} {target} HTTP/1.1\r\nHost: x\r\n");
+    for (k, v) in headers {
+        raw.push_str(&format!("{k}: {v}\r\n"));
+    }
+    raw.push_str("\r\n");
+    match parse_head(raw.as_bytes()) {
+        HeadParse::Complete(head) => head,
+        other => panic!("test request did not parse: {other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

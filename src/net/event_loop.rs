@@ -227,12 +227,9 @@ impl EventLoop {
             ConnEvent::Replaced => {
                 self.replaced = true;
                 out.text(outbound::replaced());
-                let handle = self.handle.clone();
-                self.timers.replaced_close = Some(self.ctx.timers.schedule_in(
+                self.timers.replaced_close = Some(self.schedule_in(
                     std::time::Duration::from_millis(REPLACED_CLOSE_MS),
-                    Box::new(move || {
-                        handle.send(ConnEvent::Timer(ConnTimer::ReplacedClose));
-                    }),
+                    ConnTimer::ReplacedClose,
                 ));
             }
             ConnEvent::ConfigReloaded(config) => self.session.apply_config(config, &mut out),
@@ -375,12 +372,9 @@ impl EventLoop {
                     self.ctx.timers.cancel(id);
                 }
                 let debounce_ms = self.session.config.coding.insight_debounce_ms.max(300);
-                let handle = self.handle.clone();
-                self.timers.coding = Some(self.ctx.timers.schedule_in(
+                self.timers.coding = Some(self.schedule_in(
                     std::time::Duration::from_millis(debounce_ms),
-                    Box::new(move || {
-                        handle.send(ConnEvent::Timer(ConnTimer::CodingInsight));
-                    }),
+                    ConnTimer::CodingInsight,
                 ));
             }
         }
@@ -470,37 +464,37 @@ impl EventLoop {
             ::log::debug!("device {}: close failed: {e}", self.session.device_id());
         }
         self.closing = true;
-        let handle = self.handle.clone();
-        self.timers.close_wait = Some(self.ctx.timers.schedule_in(
+        self.timers.close_wait = Some(self.schedule_in(
             std::time::Duration::from_millis(CLOSE_WAIT_MS),
-            Box::new(move || {
-                handle.send(ConnEvent::Timer(ConnTimer::CloseWait));
-            }),
+            ConnTimer::CloseWait,
         ));
+    }
+
+    /// A wheel timer that comes back to this connection as `ConnEvent::Timer(timer)`.
+    fn schedule_in(&self, delay: std::time::Duration, timer: ConnTimer) -> TimerId {
+        let handle = self.handle.clone();
+        self.ctx.timers.schedule_in(delay, move || {
+            handle.send(ConnEvent::Timer(timer));
+        })
+    }
+
+    fn schedule_at(&self, deadline_ms: u64, timer: ConnTimer) -> TimerId {
+        let handle = self.handle.clone();
+        self.ctx.timers.schedule_at(deadline_ms, move || {
+            handle.send(ConnEvent::Timer(timer));
+        })
     }
 
     fn arm_idle(&mut self) {
         if let Some(id) = self.timers.idle.take() {
             self.ctx.timers.cancel(id);
         }
-        let handle = self.handle.clone();
-        self.timers.idle = Some(self.ctx.timers.schedule_at(
-            self.session.idle.next_wake(),
-            Box::new(move || {
-                handle.send(ConnEvent::Timer(ConnTimer::Idle));
-            }),
-        ));
+        self.timers.idle = Some(self.schedule_at(self.session.idle.next_wake(), ConnTimer::Idle));
     }
 
     fn arm_ping(&mut self, now: u64) {
         let interval_ms = self.session.config.server.ws_ping_interval_s * 1000;
-        let handle = self.handle.clone();
-        self.timers.ping = Some(self.ctx.timers.schedule_at(
-            now + interval_ms,
-            Box::new(move || {
-                handle.send(ConnEvent::Timer(ConnTimer::Ping));
-            }),
-        ));
+        self.timers.ping = Some(self.schedule_at(now + interval_ms, ConnTimer::Ping));
     }
 
     /// The next transcript push. The interval is read at the start of each
@@ -512,12 +506,9 @@ impl EventLoop {
             self.session.device_id(),
             self.session.meeting.session_id
         );
-        let handle = self.handle.clone();
-        self.timers.transcript = Some(self.ctx.timers.schedule_in(
+        self.timers.transcript = Some(self.schedule_in(
             std::time::Duration::from_millis(interval_ms),
-            Box::new(move || {
-                handle.send(ConnEvent::Timer(ConnTimer::TranscriptPush));
-            }),
+            ConnTimer::TranscriptPush,
         ));
     }
 
@@ -525,13 +516,7 @@ impl EventLoop {
         let interval = std::time::Duration::from_secs(
             self.session.config.meeting.checkpoint_interval_min * 60,
         );
-        let handle = self.handle.clone();
-        self.timers.checkpoint = Some(self.ctx.timers.schedule_in(
-            interval,
-            Box::new(move || {
-                handle.send(ConnEvent::Timer(ConnTimer::Checkpoint));
-            }),
-        ));
+        self.timers.checkpoint = Some(self.schedule_in(interval, ConnTimer::Checkpoint));
     }
 
     /// The device's uplink, opened on first use.

@@ -77,18 +77,10 @@ fn generated_device_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::request::{HeadParse, parse_head};
+    use crate::http::request::test_head;
 
     fn head(target: &str, headers: &[(&str, &str)]) -> RequestHead {
-        let mut raw = format!("GET {target} HTTP/1.1\r\n");
-        for (k, v) in headers {
-            raw.push_str(&format!("{k}: {v}\r\n"));
-        }
-        raw.push_str("\r\n");
-        match parse_head(raw.as_bytes()) {
-            HeadParse::Complete(h) => h,
-            other => panic!("{other:?}"),
-        }
+        test_head("GET", target, headers)
     }
 
     #[test]

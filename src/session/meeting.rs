@@ -240,23 +240,29 @@ pub fn finalize(
             session.listen.mode = crate::protocol::inbound::ListenMode::Auto;
             session.idle.set_long_mode(false);
             out.rearm_idle = true;
-            let meeting = &session.meeting;
-            ctx.meetings.finalize(FinalizeRequest {
-                session_id: meeting.session_id.clone(),
-                device_id: session.identity.device_id.clone(),
-                started_at: meeting.started_at,
-                ended_at,
-                segments: meeting.segments.clone(),
-                checkpoint_count: meeting.checkpoint_count,
-                reply: session.handle.clone(),
-                config: Arc::clone(&session.config),
-                recovered: false,
-                requested_ns: crate::audio::stats::mono_ns(),
-                checkpoint: false,
-            });
+            ctx.meetings
+                .finalize(summary_request(session, ended_at, false));
         }
     }
     Ok(())
+}
+
+/// The summary job of this connection's running meeting.
+fn summary_request(session: &Session, ended_at: u64, checkpoint: bool) -> FinalizeRequest {
+    let meeting = &session.meeting;
+    FinalizeRequest {
+        session_id: meeting.session_id.clone(),
+        device_id: session.identity.device_id.clone(),
+        started_at: meeting.started_at,
+        ended_at,
+        segments: meeting.segments.clone(),
+        checkpoint_count: meeting.checkpoint_count,
+        reply: session.handle.clone(),
+        config: Arc::clone(&session.config),
+        recovered: false,
+        requested_ns: crate::audio::stats::mono_ns(),
+        checkpoint,
+    }
 }
 
 fn finalize_ack(meeting: &Meeting) -> String {
@@ -289,20 +295,8 @@ pub fn checkpoint(session: &mut Session, ctx: &ServerContext) {
         return;
     }
     session.meeting.checkpoint_count += 1;
-    let meeting = &session.meeting;
-    ctx.meetings.checkpoint(FinalizeRequest {
-        session_id: meeting.session_id.clone(),
-        device_id: session.identity.device_id.clone(),
-        started_at: meeting.started_at,
-        ended_at: unix_now(),
-        segments: meeting.segments.clone(),
-        checkpoint_count: meeting.checkpoint_count,
-        reply: session.handle.clone(),
-        config: Arc::clone(&session.config),
-        recovered: false,
-        requested_ns: crate::audio::stats::mono_ns(),
-        checkpoint: true,
-    });
+    ctx.meetings
+        .checkpoint(summary_request(session, unix_now(), true));
 }
 
 /// The periodic transcript push (sent even when empty).

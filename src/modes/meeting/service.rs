@@ -53,6 +53,25 @@ pub struct FinalizeRequest {
     pub checkpoint: bool,
 }
 
+impl FinalizeRequest {
+    /// A meeting no device will hear about again (recovered, or suspended too long).
+    fn from_journal(journal: RecoveredJournal, config: Arc<Config>, recovered: bool) -> Self {
+        FinalizeRequest {
+            ended_at: journal.last_record_ts,
+            session_id: journal.session_id,
+            device_id: journal.device_id,
+            started_at: journal.started_at,
+            segments: journal.segments,
+            checkpoint_count: journal.checkpoint_count,
+            reply: None,
+            config,
+            recovered,
+            requested_ns: mono_ns(),
+            checkpoint: false,
+        }
+    }
+}
+
 /// Meetings finalized, by path (`huddle_meetings_finalized_total{path}`).
 pub static FINALIZED_LLM: AtomicU64 = AtomicU64::new(0);
 pub static FINALIZED_FALLBACK: AtomicU64 = AtomicU64::new(0);
@@ -163,19 +182,11 @@ impl MeetingService {
     }
 
     fn finalize_recovered(&self, journal: RecoveredJournal, config: &Config) {
-        self.finalize(FinalizeRequest {
-            ended_at: journal.last_record_ts,
-            session_id: journal.session_id,
-            device_id: journal.device_id,
-            started_at: journal.started_at,
-            segments: journal.segments,
-            checkpoint_count: journal.checkpoint_count,
-            reply: None,
-            config: Arc::new(config.clone()),
-            recovered: true,
-            requested_ns: mono_ns(),
-            checkpoint: false,
-        });
+        self.finalize(FinalizeRequest::from_journal(
+            journal,
+            Arc::new(config.clone()),
+            true,
+        ));
     }
 
     /// Finalizes suspended meetings whose window has passed: the normal path
@@ -213,19 +224,11 @@ impl MeetingService {
                 "meeting {} was not resumed in time: finalizing",
                 journal.session_id
             );
-            self.finalize(FinalizeRequest {
-                ended_at: journal.last_record_ts,
-                session_id: journal.session_id,
-                device_id: journal.device_id,
-                started_at: journal.started_at,
-                segments: journal.segments,
-                checkpoint_count: journal.checkpoint_count,
-                reply: None,
-                config: Arc::clone(config),
-                recovered: false,
-                requested_ns: mono_ns(),
-                checkpoint: false,
-            });
+            self.finalize(FinalizeRequest::from_journal(
+                journal,
+                Arc::clone(config),
+                false,
+            ));
         }
     }
 
