@@ -13,7 +13,9 @@ use crate::timer::TimerHandle;
 
 pub struct ServerContext {
     pub config: Arc<ConfigStore>,
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
+    /// Workflow task events (the task store's writer).
+    pub workflow: crate::workflow::service::WorkflowService,
     pub timers: TimerHandle,
     /// Coding insights' job pool.
     pub coding: crate::modes::coding::service::CodingService,

@@ -119,12 +119,18 @@ pub fn start(
     let audio = AudioWorkers::start(config.audio.workers, config.audio.ring_kib * 1024, sink)
         .map_err(ServerError::Io)?;
     let meetings = crate::modes::meeting::service::MeetingService::start(&config);
+    let registry = Arc::new(Registry::new());
+    let workflow = crate::workflow::service::WorkflowService::start(
+        &config.storage.data_dir,
+        Arc::clone(&registry),
+    );
     let ctx = Arc::new(ServerContext {
+        workflow,
         coding: crate::modes::coding::service::CodingService::start(),
         meetings,
         device_url: device_url(&config),
         config: Arc::clone(&store),
-        registry: Registry::new(),
+        registry,
         timers,
         audio: audio.handle(),
         shutdown: Shutdown::new(),

@@ -15,6 +15,7 @@ pub mod listen;
 pub mod meeting;
 pub mod mode;
 pub mod transcript;
+pub mod workflow;
 
 use std::sync::Arc;
 
@@ -70,6 +71,8 @@ pub struct Outbox {
     pub coding_trigger: coding::InsightTrigger,
     /// Drop a pending coding insight timer.
     pub cancel_coding_timer: bool,
+    /// Frames that must follow the handler's ack (e.g. working mode's listen start).
+    pub after_ack: Vec<String>,
 }
 
 impl Outbox {
@@ -194,6 +197,9 @@ impl Session {
             }
             Inbound::NotYetServed { type_name, body } if type_name == "coding" => {
                 coding::handle(self, body, ctx, out)
+            }
+            Inbound::NotYetServed { type_name, body } if type_name == "workflow" => {
+                workflow::handle(self, body, ctx)
             }
             Inbound::NotYetServed { type_name, .. } => Err(Rejection::new(
                 type_name.clone(),

@@ -35,6 +35,15 @@ pub fn handle(
                 session.coding.reset();
                 out.cancel_coding_timer = true;
             }
+            if mode == ModeName::Working {
+                // The group's board first, then (after the ack) listen at once.
+                super::workflow::snapshot(session, ctx, out);
+                out.after_ack.push(
+                    serde_json::json!({"type": "listen", "state": "start", "mode": "manual"})
+                        .to_string(),
+                );
+                session.listen.mode = ListenMode::Manual;
+            }
             session.mode = Some(mode);
         }
         (ModeState::End, ModeName::Meeting) => {
@@ -58,5 +67,8 @@ pub fn handle(
     session.idle.set_long_mode(long);
     out.rearm_idle = true;
     out.text(ack.to_string());
+    for text in std::mem::take(&mut out.after_ack) {
+        out.text(text);
+    }
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! Kept free of sockets and sessions so the rules are tested on a plain directory.
 
 pub mod groups;
+pub mod service;
 pub mod store;
 pub mod task;
 

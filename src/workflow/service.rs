@@ -1,0 +1,188 @@
+//! Workflow events off the connection thread (PROTOCOL.md §3.4): the task
+//! store writes `tasks.json` under its lock, so every event runs on this
+//! service's thread; the ack goes back to the sender, and every online device
+//! whose group changed gets its own group's snapshot — nobody sees another
+//! group's tasks.
+
+use std::sync::Arc;
+
+use crossbeam_channel::{Sender, TrySendError};
+use serde_json::{Value, json};
+
+use super::groups::group_of_device;
+use super::store::{Outcome, StoreError, TaskStore};
+use crate::net::handle::{ConnEvent, ConnHandle};
+use crate::net::registry::Registry;
+
+const QUEUE: usize = 256;
+
+/// One workflow event from a device.
+pub struct WorkflowJob {
+    pub origin: ConnHandle,
+    pub event: String,
+    pub body: Value,
+    /// The name an `assign` without `owner` gives (`workflow.device_alias`, else the device-id).
+    pub default_owner: String,
+}
+
+pub struct WorkflowService {
+    store: Option<Arc<TaskStore>>,
+    jobs: Sender<WorkflowJob>,
+}
+
+impl WorkflowService {
+    /// Opens `tasks.json` under `data_dir` and starts the worker; an unusable
+    /// file is a warning and workflow events then answer with an error.
+    pub fn start(data_dir: &std::path::Path, registry: Arc<Registry>) -> WorkflowService {
+        let store = match TaskStore::open(data_dir) {
+            Ok(store) => Some(Arc::new(store)),
+            Err(e) => {
+                ::log::warn!("workflow tasks unavailable: {e}");
+                None
+            }
+        };
+        let (jobs, queue) = crossbeam_channel::bounded::<WorkflowJob>(QUEUE);
+        let worker_store = store.clone();
+        let spawned = std::thread::Builder::new()
+            .name("workflow".into())
+            .spawn(move || {
+                for job in queue.iter() {
+                    run(worker_store.as_deref(), &registry, job);
+                }
+            });
+        if let Err(e) = spawned {
+            ::log::error!("cannot start the workflow worker: {e}");
+        }
+        WorkflowService { store, jobs }
+    }
+
+    pub fn store(&self) -> Option<&Arc<TaskStore>> {
+        self.store.as_ref()
+    }
+
+    pub fn submit(&self, job: WorkflowJob) {
+        if let Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) =
+            self.jobs.try_send(job)
+        {
+            let reply = json!({"type": "workflow", "status": "error", "code": "RATE_LIMITED",
+                "message": "workflow queue full; retry", "event": job.event});
+            job.origin
+                .send(ConnEvent::SendText(Arc::from(reply.to_string())));
+        }
+    }
+}
+
+/// `{"type":"workflow","event":"update","groupKey":…,"tasks":[…]}`.
+pub fn snapshot_message(store: &TaskStore, group: &str) -> String {
+    json!({"type": "workflow", "event": "update", "groupKey": group, "tasks": store.snapshot(group)}).to_string()
+}
+
+fn ids(body: &Value) -> Result<Vec<String>, String> {
+    let Some(list) = body.get("ids").and_then(Value::as_array) else {
+        return Err("ids must be an array of strings".to_string());
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("ids[{i}] must be a string"))
+        })
+        .collect()
+}
+
+fn run(store: Option<&TaskStore>, registry: &Registry, job: WorkflowJob) {
+    let send = |text: String| job.origin.send(ConnEvent::SendText(Arc::from(text)));
+    let error = |code: &str, message: &str| {
+        json!({"type": "workflow", "status": "error", "code": code, "message": message, "event": job.event}).to_string()
+    };
+    let Some(store) = store else {
+        send(error(
+            "UNSUPPORTED",
+            "workflow tasks are unavailable on this server",
+        ));
+        return;
+    };
+    let sender_group = group_of_device(&job.origin.device_id);
+    let result: Result<Option<Outcome>, StoreError> = match job.event.as_str() {
+        "list" => Ok(None),
+        "update" => match job.body.get("tasks").and_then(Value::as_array) {
+            None => Err(StoreError::Invalid(
+                "tasks must be an array of task objects".into(),
+            )),
+            Some(tasks) if tasks.is_empty() => Ok(None),
+            Some(tasks) => store
+                .update(
+                    &sender_group,
+                    job.body.get("groupKey").and_then(Value::as_str),
+                    tasks,
+                )
+                .map(Some),
+        },
+        "complete" => ids(&job.body)
+            .map_err(StoreError::Invalid)
+            .and_then(|ids| store.complete(&ids))
+            .map(Some),
+        "delete" => ids(&job.body)
+            .map_err(StoreError::Invalid)
+            .and_then(|ids| store.delete(&ids))
+            .map(Some),
+        "assign" => match job.body.get("id").and_then(Value::as_str) {
+            None => Err(StoreError::Invalid("id must be a string".into())),
+            Some(id) => {
+                let owner = job
+                    .body
+                    .get("owner")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&job.default_owner);
+                store.assign(id, owner).map(Some)
+            }
+        },
+        other => {
+            send(error(
+                "UNSUPPORTED",
+                &format!("event {other} is not update|complete|delete|assign|list"),
+            ));
+            return;
+        }
+    };
+    match result {
+        Err(StoreError::Invalid(message)) => {
+            send(error("SCHEMA_INVALID", &message));
+        }
+        Err(e) => {
+            ::log::error!(
+                "workflow {} from {} failed: {e}",
+                job.event,
+                job.origin.device_id
+            );
+            send(error("INTERNAL", "tasks could not be saved"));
+        }
+        Ok(None) => {
+            send(snapshot_message(store, &sender_group));
+        }
+        Ok(Some(outcome)) => {
+            let mut ack = json!({"type": "workflow", "status": "ok", "event": job.event});
+            if !outcome.missing.is_empty() {
+                ack["missing"] = json!(outcome.missing);
+            }
+            if outcome.idempotent {
+                ack["idempotent"] = Value::Bool(true);
+            }
+            send(ack.to_string());
+            if outcome.idempotent {
+                return;
+            }
+            // Every online device of a changed group gets its own group's snapshot;
+            // the sender always gets its own.
+            for handle in registry.registered() {
+                let group = group_of_device(&handle.device_id);
+                if outcome.changed_groups.contains(&group) || handle.conn_id == job.origin.conn_id {
+                    handle.send(ConnEvent::SendText(Arc::from(snapshot_message(
+                        store, &group,
+                    ))));
+                }
+            }
+        }
+    }
+}
