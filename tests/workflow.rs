@@ -138,3 +138,54 @@ fn working_mode_start_sends_the_board_then_listen_start() {
         json!({"type":"listen","state":"start","mode":"manual"})
     );
 }
+
+#[test]
+fn a_detect_voice_command_completes_the_second_open_task_of_the_group() {
+    let server = Server::start("");
+    let mut device = server.device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:88")]);
+    device.send_json(json!({"type":"workflow","event":"update","tasks":[
+        {"id":"T-1","title":"扫码登录联调","priority":1},
+        {"id":"T-2","title":"更新接口文档","priority":2},
+        {"id":"T-3","title":"低优先级","priority":3}
+    ]}));
+    drain(&mut device, Duration::from_millis(500));
+    device.send_json(json!({"type":"mode","state":"start","mode":"working"}));
+    drain(&mut device, Duration::from_millis(500));
+    device.send_json(json!({"type":"listen","state":"detect","text":"完成任务第二个"}));
+    let messages = drain(&mut device, Duration::from_millis(800));
+    assert_eq!(messages[0]["type"], "stt", "{messages:?}");
+    assert_eq!(messages[0]["text"], "完成任务第二个");
+    let command = messages
+        .iter()
+        .find(|m| m["event"] == "command")
+        .expect("command event");
+    assert_eq!(command["intent"], "complete");
+    let board = snapshots(&messages);
+    assert_eq!(board.len(), 1, "{messages:?}");
+    let status = |id: &str| {
+        board[0]["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(
+        (status("T-1"), status("T-2"), status("T-3")),
+        (json!("open"), json!("done"), json!("open"))
+    );
+    assert!(
+        !messages.iter().any(|m| m["status"] == "ok"),
+        "voice commands get no ack: {messages:?}"
+    );
+    // Outside working mode the same words are not a task command.
+    device.send_json(json!({"type":"mode","state":"end","mode":"working"}));
+    drain(&mut device, Duration::from_millis(300));
+    device.send_json(json!({"type":"listen","state":"detect","text":"完成任务第一个"}));
+    let messages = drain(&mut device, Duration::from_millis(500));
+    assert!(
+        !messages.iter().any(|m| m["event"] == "command"),
+        "{messages:?}"
+    );
+}

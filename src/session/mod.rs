@@ -157,7 +157,19 @@ impl Session {
                 Ok(())
             }
             Inbound::Hello(hello) => hello::handle(self, hello, out),
-            Inbound::Listen(listen) => listen::handle(self, listen, now_ms, out),
+            Inbound::Listen(listen) => {
+                // `detect` text goes through the user-text pipeline like an ASR final.
+                if let (crate::protocol::inbound::ListenState::Detect, Some(text)) =
+                    (listen.state, listen.text.as_deref())
+                {
+                    let transcript = crate::net::handle::Transcript {
+                        text: crate::asr::text::clean(text),
+                        started_at_unix_ms: crate::timer::unix_ms(),
+                    };
+                    transcript::on_transcript(self, ctx, transcript, now_ms, out);
+                }
+                listen::handle(self, listen, now_ms, out)
+            }
             Inbound::Abort(_) => {
                 out.text(
                     serde_json::json!({"type": "tts", "state": "stop", "session_id": self.session_id})

@@ -71,6 +71,8 @@ pub fn on_transcript(
     );
     if in_meeting {
         meeting::on_speech(session, ctx, &transcript.text);
+    } else if session.mode == Some(crate::protocol::inbound::ModeName::Working) {
+        super::workflow::voice_command(session, ctx, &transcript.text, out);
     }
 }
 

@@ -38,6 +38,7 @@ pub fn handle(session: &mut Session, body: Value, ctx: &ServerContext) -> Result
         event,
         body,
         default_owner,
+        voice: false,
     });
     Ok(())
 }
@@ -50,4 +51,52 @@ pub fn snapshot(session: &Session, ctx: &ServerContext, out: &mut Outbox) {
             &group_of_device(session.device_id()),
         ));
     }
+}
+
+/// Working mode: a recognized utterance that is a task command (§3.4 voice
+/// commands). Returns false when the text is not a command.
+pub fn voice_command(
+    session: &mut Session,
+    ctx: &ServerContext,
+    text: &str,
+    out: &mut Outbox,
+) -> bool {
+    use crate::modes::working::commands::{CommandIntent, match_command, pick_task};
+    let Some(command) = match_command(text) else {
+        return false;
+    };
+    out.text(serde_json::json!({"type": "workflow", "event": "command", "intent": command.intent.as_str()}).to_string());
+    let Some(store) = ctx.workflow.store() else {
+        return true;
+    };
+    let group = group_of_device(session.device_id());
+    let device_id = session.device_id().to_string();
+    let speaker = session
+        .config
+        .workflow
+        .device_alias
+        .get(&device_id)
+        .cloned()
+        .unwrap_or(device_id);
+    let target = match command.intent {
+        CommandIntent::Refresh => None,
+        _ => pick_task(&store.snapshot(&group), &command, &speaker),
+    };
+    let (Some(id), Some(origin)) = (target, session.handle.clone()) else {
+        // Refresh, or nothing to act on: the device still gets its board.
+        out.text(snapshot_message(store, &group));
+        return true;
+    };
+    let (event, body) = match command.intent {
+        CommandIntent::Assign => ("assign", serde_json::json!({"id": id, "owner": speaker})),
+        _ => ("complete", serde_json::json!({"ids": [id]})),
+    };
+    ctx.workflow.submit(WorkflowJob {
+        origin,
+        event: event.to_string(),
+        body,
+        default_owner: speaker,
+        voice: true,
+    });
+    true
 }

@@ -23,6 +23,8 @@ pub struct WorkflowJob {
     pub body: Value,
     /// The name an `assign` without `owner` gives (`workflow.device_alias`, else the device-id).
     pub default_owner: String,
+    /// A voice command: the device already got `workflow command`, so no ack.
+    pub voice: bool,
 }
 
 pub struct WorkflowService {
@@ -169,7 +171,9 @@ fn run(store: Option<&TaskStore>, registry: &Registry, job: WorkflowJob) {
             if outcome.idempotent {
                 ack["idempotent"] = Value::Bool(true);
             }
-            send(ack.to_string());
+            if !job.voice {
+                send(ack.to_string());
+            }
             if outcome.idempotent {
                 return;
             }
