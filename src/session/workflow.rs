@@ -25,14 +25,7 @@ pub fn handle(session: &mut Session, body: Value, ctx: &ServerContext) -> Result
     let Some(origin) = session.handle.clone() else {
         return Ok(());
     };
-    let device_id = session.device_id().to_string();
-    let default_owner = session
-        .config
-        .workflow
-        .device_alias
-        .get(&device_id)
-        .cloned()
-        .unwrap_or(device_id);
+    let default_owner = alias(session);
     ctx.workflow.submit(WorkflowJob {
         origin,
         event,
@@ -70,14 +63,7 @@ pub fn voice_command(
         return true;
     };
     let group = group_of_device(session.device_id());
-    let device_id = session.device_id().to_string();
-    let speaker = session
-        .config
-        .workflow
-        .device_alias
-        .get(&device_id)
-        .cloned()
-        .unwrap_or(device_id);
+    let speaker = alias(session);
     let target = match command.intent {
         CommandIntent::Refresh => None,
         _ => pick_task(&store.snapshot(&group), &command, &speaker),
@@ -99,4 +85,16 @@ pub fn voice_command(
         voice: true,
     });
     true
+}
+
+/// The name tasks use for this device: `workflow.device_alias`, else its id.
+fn alias(session: &Session) -> String {
+    let device_id = session.device_id();
+    session
+        .config
+        .workflow
+        .device_alias
+        .get(device_id)
+        .cloned()
+        .unwrap_or_else(|| device_id.to_string())
 }

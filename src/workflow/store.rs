@@ -5,15 +5,18 @@
 //! its change to a copy of the list, writes the copy atomically and only then
 //! installs it. Holding the lock across the write means two concurrent writers
 //! can never persist lists that each lack the other's change, and working on a
-//! copy means a failed write leaves memory equal to the file on disk.
+//! copy means a failed write leaves memory equal to the file on disk. Readers
+//! never take the writer lock: they clone the published `Arc` of the list, so
+//! a connection thread building a snapshot never waits on a file write.
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use serde_json::{Value, json};
 
 use super::groups::normalize_group;
@@ -75,8 +78,13 @@ impl From<io::Error> for StoreError {
 #[derive(Debug)]
 pub struct TaskStore {
     path: PathBuf,
-    /// The single writer lock (and the reader lock: reads are short clones).
-    tasks: Mutex<Vec<Task>>,
+    /// The single writer lock: held through a write's file I/O so concurrent
+    /// writers lose nothing.
+    writer: Mutex<()>,
+    /// The published list. Writers swap in a new `Arc` after the file is
+    /// durable; readers (connection threads building snapshots) only ever
+    /// wait for that pointer swap, never for the disk.
+    tasks: RwLock<Arc<Vec<Task>>>,
 }
 
 impl TaskStore {
@@ -101,7 +109,8 @@ impl TaskStore {
         };
         Ok(TaskStore {
             path,
-            tasks: Mutex::new(tasks),
+            writer: Mutex::new(()),
+            tasks: RwLock::new(Arc::new(tasks)),
         })
     }
 
@@ -269,8 +278,7 @@ impl TaskStore {
     /// snapshot. Exact match, so no other group's task can ever leak in.
     pub fn snapshot(&self, group: &str) -> Vec<Value> {
         let group = normalize_group(group);
-        self.tasks
-            .lock()
+        self.current()
             .iter()
             .filter(|t| t.group_key() == Some(group.as_str()))
             .map(Task::to_value)
@@ -281,8 +289,7 @@ impl TaskStore {
     /// order (HTTP listing). An empty prefix lists everything.
     pub fn list_prefix(&self, group_prefix: &str) -> Vec<Value> {
         let prefix = normalize_group(group_prefix);
-        self.tasks
-            .lock()
+        self.current()
             .iter()
             .filter(|t| t.group_key().unwrap_or_default().starts_with(&prefix))
             .map(Task::to_value)
@@ -291,12 +298,17 @@ impl TaskStore {
 
     /// One task by id.
     pub fn get(&self, id: &str) -> Option<Task> {
-        self.tasks.lock().iter().find(|t| t.id() == id).cloned()
+        self.current().iter().find(|t| t.id() == id).cloned()
     }
 
     /// Every task, storage order.
     pub fn all(&self) -> Vec<Task> {
-        self.tasks.lock().clone()
+        self.current().as_ref().clone()
+    }
+
+    /// The published list (a pointer clone under a read lock).
+    fn current(&self) -> Arc<Vec<Task>> {
+        Arc::clone(&self.tasks.read())
     }
 
     /// Runs `apply` on a copy of the list under the writer lock; when it
@@ -306,11 +318,11 @@ impl TaskStore {
     where
         F: FnOnce(&mut Vec<Task>) -> Result<bool, StoreError>,
     {
-        let mut guard = self.tasks.lock();
-        let mut next = guard.clone();
+        let _writer = self.writer.lock();
+        let mut next = self.current().as_ref().clone();
         if apply(&mut next)? {
             write_atomic(&self.path, &render(&next))?;
-            *guard = next;
+            *self.tasks.write() = Arc::new(next);
         }
         Ok(())
     }
