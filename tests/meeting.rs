@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::http_receiver::{HttpReceiver, Reply};
 use common::llm_stub::{Behavior, LlmStub};
-use common::{Device, Server};
+use common::{Device, Server, wait_until};
 use serde_json::{Value, json};
 
 const SUMMARY_JSON: &str = r#"{"title":"登录改版讨论","bullets":["登录页改为扫码登录，下周三前出设计稿"],"decisions":["放弃短信验证码方案"],"actions":["前端组完成扫码页开发"],"risks":[],"nextSteps":["周五联调扫码接口"]}"#;
@@ -195,9 +195,9 @@ fn a_full_meeting_pushes_summarizes_archives_and_signs_its_webhook() {
         )),
         "{metrics_log}"
     );
-    std::thread::sleep(Duration::from_millis(300));
+    let journal = meetings.join(format!("active/{session_id}.jsonl"));
     assert!(
-        !meetings.join(format!("active/{session_id}.jsonl")).exists(),
+        wait_until(Duration::from_secs(5), || !journal.exists()),
         "journal must be deleted once durable"
     );
 
@@ -455,7 +455,14 @@ fn journals_found_at_startup_are_recovered_with_the_fallback_and_fire_the_webhoo
         assert_eq!(record["endedAt"], ended);
         assert_eq!(record["segments"].as_array().unwrap().len(), 2);
         assert_eq!(record["summary"]["bullets"][0], "会议内容已记录");
-        assert!(!active.join(format!("{sid}.jsonl")).exists());
+        // The journal writer thread removes the file after the archive is
+        // durable, independently of the webhook sender, so give it a moment.
+        let journal = active.join(format!("{sid}.jsonl"));
+        assert!(
+            wait_until(Duration::from_secs(5), || !journal.exists()),
+            "journal {} still present after recovery",
+            journal.display()
+        );
     }
     let metrics = server.http("GET", "/metrics", &[], "").body;
     assert!(

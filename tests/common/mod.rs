@@ -221,6 +221,23 @@ impl HttpReply {
     }
 }
 
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; the
+/// result says which. For effects that land on a background thread (the
+/// journal writer, the webhook sender) after the event a test waits for.
+#[allow(dead_code)]
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 pub fn http_request(
     port: u16,
     method: &str,
