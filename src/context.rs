@@ -17,6 +17,8 @@ pub struct ServerContext {
     /// Workflow task events (the task store's writer).
     pub workflow: crate::workflow::service::WorkflowService,
     pub timers: TimerHandle,
+    /// Intent and chat LLM calls of spoken turns.
+    pub assistant: crate::modes::chat::service::AssistantService,
     /// Coding insights' job pool.
     pub coding: crate::modes::coding::service::CodingService,
     /// Meeting journals, summary workers, archive and webhook.

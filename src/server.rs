@@ -127,6 +127,7 @@ pub fn start(
     let ctx = Arc::new(ServerContext {
         workflow,
         coding: crate::modes::coding::service::CodingService::start(),
+        assistant: crate::modes::chat::service::AssistantService::start(),
         meetings,
         device_url: device_url(&config),
         config: Arc::clone(&store),

@@ -1,6 +1,6 @@
 //! Plain HTTP on the device port (PROTOCOL.md §5): the firmware's OTA
 //! configuration request, `/`, `/healthz`, `/metrics`, the meeting archive
-//! API, CORS preflight and the error envelope. Routing is a function of the
+//! API, the workflow task API, CORS preflight and the error envelope. Routing is a function of the
 //! request and an [`ApiContext`] snapshot (plus the rate limiter's state and
 //! the store on disk), so it is tested without sockets.
 
@@ -10,13 +10,16 @@ pub mod ota;
 pub mod ratelimit;
 pub mod request;
 pub mod response;
+pub mod workflow;
 
 use std::net::IpAddr;
 
 use serde_json::json;
 
 use crate::config::Config;
+use crate::net::registry::Registry;
 use crate::store::meetings::MeetingStore;
+use crate::workflow::store::TaskStore;
 use ratelimit::RateLimiter;
 use request::RequestHead;
 use response::Response;
@@ -32,6 +35,10 @@ pub struct ApiContext<'a> {
     pub now_unix_ms: u64,
     /// The meeting archive; `None` when `storage.data_dir` was unusable.
     pub store: Option<&'a MeetingStore>,
+    /// The workflow task store; `None` when `tasks.json` was unusable.
+    pub tasks: Option<&'a TaskStore>,
+    /// Online devices, for the snapshots after a workflow import.
+    pub registry: &'a Registry,
     /// The peer address, the rate limiter's key.
     pub client_ip: IpAddr,
     /// Per-IP buckets for the meeting/workflow API ([`ratelimit::global`] in the server).
@@ -93,11 +100,10 @@ pub fn route(head: &RequestHead, body: &[u8], ctx: &ApiContext) -> Response {
         if let Err(refusal) = guard_api(head, ctx) {
             return refusal;
         }
-        match api {
-            ApiPath::Meetings(rest) => return meetings::answer(head, rest, path, ctx),
-            // No workflow routes yet: authorized requests fall through to 404.
-            ApiPath::Workflow(_) => {}
-        }
+        return match api {
+            ApiPath::Meetings(rest) => meetings::answer(head, rest, path, ctx),
+            ApiPath::Workflow(rest) => workflow::answer(head, body, rest, path, ctx),
+        };
     }
     match (head.method.as_str(), path) {
         ("GET" | "HEAD", "/") => Response::text(200, "Server is running"),
@@ -149,7 +155,11 @@ mod tests {
         test_head(method, target, &[])
     }
 
-    fn ctx<'a>(config: &'a Config, limiter: &'a RateLimiter) -> ApiContext<'a> {
+    fn ctx<'a>(
+        config: &'a Config,
+        limiter: &'a RateLimiter,
+        registry: &'a Registry,
+    ) -> ApiContext<'a> {
         ApiContext {
             config,
             device_url: "ws://10.0.0.2:8000/xiaozhi/v1/",
@@ -159,6 +169,8 @@ mod tests {
             timer_lag_ms: 0,
             now_unix_ms: 1_755_480_000_000,
             store: None,
+            tasks: None,
+            registry,
             client_ip: IpAddr::from([127, 0, 0, 1]),
             limiter,
         }
@@ -168,7 +180,8 @@ mod tests {
     fn routes() {
         let config = Config::default();
         let limiter = RateLimiter::new();
-        let c = ctx(&config, &limiter);
+        let registry = Registry::new();
+        let c = ctx(&config, &limiter, &registry);
         assert_eq!(route(&head("GET", "/"), b"", &c).status, 200);
         assert_eq!(route(&head("OPTIONS", "/anything"), b"", &c).status, 204);
         assert_eq!(route(&head("DELETE", "/healthz"), b"", &c).status, 405);
@@ -211,7 +224,8 @@ mod tests {
         config.meeting.api_rate_limit = 3;
         config.server.meeting_api_token = Some("t0k".into());
         let limiter = RateLimiter::new();
-        let c = ctx(&config, &limiter);
+        let registry = Registry::new();
+        let c = ctx(&config, &limiter, &registry);
         let code = |r: &Response| {
             serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["error"]["code"].clone()
         };
@@ -242,7 +256,8 @@ mod tests {
     fn bad_parameters_and_ids() {
         let config = Config::default();
         let limiter = RateLimiter::new();
-        let c = ctx(&config, &limiter);
+        let registry = Registry::new();
+        let c = ctx(&config, &limiter, &registry);
         let r = route(&head("GET", "/meetings/recent?limit=abc"), b"", &c);
         assert_eq!(r.status, 400);
         assert!(String::from_utf8_lossy(&r.body).contains("limit"));
@@ -253,6 +268,43 @@ mod tests {
         let r = route(&head("GET", "/meetings/..%2F..%2Fetc"), b"", &c);
         assert_eq!(r.status, 404);
         let r = route(&head("GET", "/meetings/a/b/c"), b"", &c);
+        assert_eq!(r.status, 404);
+    }
+
+    #[test]
+    fn workflow_routes_methods_and_errors() {
+        let config = Config::default();
+        let limiter = RateLimiter::new();
+        let registry = Registry::new();
+        let c = ctx(&config, &limiter, &registry);
+        let body = |r: &Response| String::from_utf8_lossy(&r.body).into_owned();
+        // groupKey is checked before the store: 400 naming it.
+        let r = route(&head("GET", "/workflow"), b"", &c);
+        assert_eq!(r.status, 400);
+        assert!(body(&r).contains("groupKey"));
+        let r = route(&head("GET", "/supie/workflow?groupKey=%20"), b"", &c);
+        assert_eq!(r.status, 400);
+        let r = route(&head("POST", "/workflow/import-from-meeting"), b"{}", &c);
+        assert_eq!(r.status, 400);
+        assert!(body(&r).contains("groupKey"));
+        let r = route(&head("POST", "/workflow/import-from-meeting"), b"{x", &c);
+        assert_eq!(r.status, 400);
+        assert!(body(&r).contains("JSON"));
+        // No task store: 500.
+        let r = route(&head("GET", "/workflow/?groupKey=94:a9:90"), b"", &c);
+        assert_eq!(r.status, 500);
+        // Wrong method: 405 with Allow; unknown subpath: 404.
+        let r = route(&head("DELETE", "/workflow"), b"", &c);
+        assert_eq!(r.status, 405);
+        assert!(
+            r.extra_headers
+                .contains(&("Allow", "GET, OPTIONS".to_string()))
+        );
+        let r = route(&head("GET", "/supie/workflow/import-from-meeting"), b"", &c);
+        assert_eq!(r.status, 405);
+        let r = route(&head("GET", "/workflow/nope"), b"", &c);
+        assert_eq!(r.status, 404);
+        let r = route(&head("POST", "/workflow/import-from-meeting/x"), b"", &c);
         assert_eq!(r.status, 404);
     }
 }

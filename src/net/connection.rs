@@ -173,6 +173,8 @@ fn api_context<'a>(
         timer_lag_ms: ctx.timers.lag_ms_max(),
         now_unix_ms: unix_ms(),
         store: ctx.meetings.store().map(|s| s.as_ref()),
+        tasks: ctx.workflow.store().map(|s| s.as_ref()),
+        registry: &ctx.registry,
         client_ip: peer.ip(),
         limiter: api::ratelimit::global(),
     }

@@ -25,7 +25,7 @@ use crate::metrics::METRICS;
 use crate::protocol::outbound;
 use crate::session::idle::IdleAction;
 use crate::session::{CloseRequest, Outbox, Outgoing, Session};
-use crate::session::{coding, meeting, transcript};
+use crate::session::{chat, coding, meeting, transcript, workflow as session_workflow};
 use crate::timer::TimerId;
 
 pub const SOCKET: Token = Token(0);
@@ -48,6 +48,8 @@ struct ConnTimers {
     ping: Option<TimerId>,
     replaced_close: Option<TimerId>,
     close_wait: Option<TimerId>,
+    /// Only in `workflow.test_mode` with a register snapshot delay.
+    register_snapshot: Option<TimerId>,
 }
 
 pub struct EventLoop {
@@ -120,6 +122,16 @@ impl EventLoop {
         }
         stats::broadcast(&self.ctx);
         let now = self.now_ms();
+        // §1.5: after the stats broadcast, the device's group snapshot; test
+        // mode may delay it to make the register/hello race reproducible.
+        let workflow = &self.session.config.workflow;
+        if workflow.test_mode && workflow.snapshot_on_register_delay_ms > 0 {
+            let delay = std::time::Duration::from_millis(workflow.snapshot_on_register_delay_ms);
+            self.timers.register_snapshot =
+                Some(self.schedule_in(delay, ConnTimer::RegisterSnapshot));
+        } else {
+            self.register_snapshot(now);
+        }
         self.arm_idle();
         self.arm_ping(now);
 
@@ -151,6 +163,18 @@ impl EventLoop {
                 return Ok(());
             }
         }
+    }
+
+    fn register_snapshot(&mut self, now_ms: u64) {
+        let mut out = Outbox::default();
+        session_workflow::snapshot(
+            &mut self.session,
+            &self.ctx,
+            session_workflow::SnapshotCause::Automatic,
+            now_ms,
+            &mut out,
+        );
+        self.apply(out);
     }
 
     fn now_ms(&self) -> u64 {
@@ -223,6 +247,10 @@ impl EventLoop {
         let mut out = Outbox::default();
         match event {
             ConnEvent::SendText(text) => out.frames.push(Outgoing::SharedText(text)),
+            ConnEvent::WorkflowSnapshot(text) => {
+                self.session.workflow_snapshot_at_ms = Some(self.now_ms());
+                out.frames.push(Outgoing::SharedText(text));
+            }
             ConnEvent::Timer(timer) => return self.on_timer(timer),
             ConnEvent::Replaced => {
                 self.replaced = true;
@@ -249,6 +277,10 @@ impl EventLoop {
             }
             ConnEvent::MeetingFinalized(summary) => {
                 meeting::on_finalized(&mut self.session, summary, &mut out)
+            }
+            ConnEvent::AssistantReply(reply) => {
+                let now = self.now_ms();
+                chat::on_reply(&mut self.session, &self.ctx, reply, now, &mut out);
             }
             ConnEvent::AsrFailed(reason) => {
                 transcript::on_asr_failed(&mut self.session, &reason, &mut out)
@@ -314,6 +346,10 @@ impl EventLoop {
             ConnTimer::CloseWait => {
                 self.timers.close_wait = None;
                 return Ok(Flow::Done);
+            }
+            ConnTimer::RegisterSnapshot => {
+                self.timers.register_snapshot = None;
+                self.register_snapshot(now);
             }
             ConnTimer::CodingInsight => {
                 self.timers.coding = None;
@@ -564,6 +600,7 @@ impl EventLoop {
             timers.ping,
             timers.replaced_close,
             timers.close_wait,
+            timers.register_snapshot,
         ]
         .into_iter()
         .flatten()

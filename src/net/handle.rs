@@ -20,6 +20,9 @@ pub const INBOX_CAPACITY: usize = 1024;
 pub enum ConnEvent {
     /// A text frame built once and shared by every recipient of a broadcast.
     SendText(Arc<str>),
+    /// A workflow group snapshot (§3.4); the connection notes when it got
+    /// one, since register/hello/working-start snapshots are debounced.
+    WorkflowSnapshot(Arc<str>),
     /// One of the connection's own timers fired.
     Timer(ConnTimer),
     /// A newer connection registered the same device-id (§1.5).
@@ -34,6 +37,8 @@ pub enum ConnEvent {
     Transcript(Transcript),
     /// Recognition of an utterance failed; the device's turn must end anyway.
     AsrFailed(String),
+    /// The assistant answered a turn (a task command or words to say).
+    AssistantReply(crate::modes::chat::service::AssistantReply),
     /// The meeting's summary job finished; carries the final summary message.
     MeetingFinalized(serde_json::Value),
 }
@@ -62,6 +67,8 @@ pub enum ConnTimer {
     TranscriptPush,
     /// Build a checkpoint summary (every `meeting.checkpoint_interval_min`).
     Checkpoint,
+    /// The registration snapshot, when `workflow.test_mode` delays it.
+    RegisterSnapshot,
     /// The coding insight debounce elapsed.
     CodingInsight,
 }

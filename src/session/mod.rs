@@ -8,6 +8,7 @@
 
 pub mod abuse;
 pub mod admin;
+pub mod chat;
 pub mod coding;
 pub mod hello;
 pub mod idle;
@@ -107,6 +108,14 @@ pub struct Session {
     pub coding: crate::modes::coding::CodingState,
     /// Our own address, for jobs that answer later (the summary).
     pub handle: Option<crate::net::handle::ConnHandle>,
+    /// When the device last got a workflow snapshot (any cause): the
+    /// automatic ones within 1.5 s of it are skipped.
+    pub workflow_snapshot_at_ms: Option<u64>,
+    /// This connection's spoken exchanges, sent with each chat turn.
+    pub conversation: crate::modes::chat::conversation::Conversation,
+    /// Counts turns handed to the assistant; a reply carrying an older
+    /// number (the turn was aborted or overtaken) is dropped.
+    pub turn: u64,
 }
 
 impl Session {
@@ -133,6 +142,9 @@ impl Session {
             meeting: Default::default(),
             coding: Default::default(),
             handle: None,
+            workflow_snapshot_at_ms: None,
+            conversation: Default::default(),
+            turn: 0,
         }
     }
 
@@ -156,7 +168,10 @@ impl Session {
                 out.text(raw);
                 Ok(())
             }
-            Inbound::Hello(hello) => hello::handle(self, hello, out),
+            Inbound::Hello(hello) => hello::handle(self, hello, out).map(|()| {
+                // Every hello offers the (debounced) group snapshot, after the reply.
+                workflow::snapshot(self, ctx, workflow::SnapshotCause::Automatic, now_ms, out);
+            }),
             Inbound::Listen(listen) => {
                 // `detect` text goes through the user-text pipeline like an ASR final.
                 if let (crate::protocol::inbound::ListenState::Detect, Some(text)) =
@@ -171,6 +186,8 @@ impl Session {
                 listen::handle(self, listen, now_ms, out)
             }
             Inbound::Abort(_) => {
+                // A reply still on its way belongs to the aborted turn.
+                self.turn += 1;
                 out.text(
                     serde_json::json!({"type": "tts", "state": "stop", "session_id": self.session_id})
                         .to_string(),

@@ -37,7 +37,13 @@ pub fn handle(
             }
             if mode == ModeName::Working {
                 // The group's board first, then (after the ack) listen at once.
-                super::workflow::snapshot(session, ctx, out);
+                super::workflow::snapshot(
+                    session,
+                    ctx,
+                    super::workflow::SnapshotCause::Automatic,
+                    now_ms,
+                    out,
+                );
                 out.after_ack.push(
                     serde_json::json!({"type": "listen", "state": "start", "mode": "manual"})
                         .to_string(),

@@ -71,8 +71,16 @@ pub fn on_transcript(
     );
     if in_meeting {
         meeting::on_speech(session, ctx, &transcript.text);
-    } else if session.mode == Some(crate::protocol::inbound::ModeName::Working) {
-        super::workflow::voice_command(session, ctx, &transcript.text, out);
+    } else if session.mode == Some(crate::protocol::inbound::ModeName::Working)
+        && !super::workflow::voice_command(session, ctx, &transcript.text, now_ms, out)
+    {
+        // Never a dead end: the intent LLM, then chat, then a fallback answers.
+        super::chat::ask(
+            session,
+            ctx,
+            &transcript.text,
+            crate::llm::resolve::LlmPurpose::Working,
+        );
     }
 }
 

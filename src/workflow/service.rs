@@ -4,6 +4,7 @@
 //! whose group changed gets its own group's snapshot — nobody sees another
 //! group's tasks.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crossbeam_channel::{Sender, TrySendError};
@@ -161,7 +162,11 @@ fn run(store: Option<&TaskStore>, registry: &Registry, job: WorkflowJob) {
             send(error("INTERNAL", "tasks could not be saved"));
         }
         Ok(None) => {
-            send(snapshot_message(store, &sender_group));
+            job.origin
+                .send(ConnEvent::WorkflowSnapshot(Arc::from(snapshot_message(
+                    store,
+                    &sender_group,
+                ))));
         }
         Ok(Some(outcome)) => {
             let mut ack = json!({"type": "workflow", "status": "ok", "event": job.event});
@@ -177,16 +182,36 @@ fn run(store: Option<&TaskStore>, registry: &Registry, job: WorkflowJob) {
             if outcome.idempotent {
                 return;
             }
-            // Every online device of a changed group gets its own group's snapshot;
-            // the sender always gets its own.
-            for handle in registry.registered() {
-                let group = group_of_device(&handle.device_id);
-                if outcome.changed_groups.contains(&group) || handle.conn_id == job.origin.conn_id {
-                    handle.send(ConnEvent::SendText(Arc::from(snapshot_message(
-                        store, &group,
-                    ))));
-                }
-            }
+            send_group_snapshots(
+                store,
+                registry,
+                &outcome.changed_groups,
+                Some(job.origin.conn_id),
+            );
         }
+    }
+}
+
+/// After a write: every online device whose group is in `changed_groups` gets
+/// its own group's snapshot, and so does the connection `sender` (if any)
+/// whatever its group. One message is built per group and shared by its
+/// devices; nobody ever receives another group's tasks.
+pub fn send_group_snapshots(
+    store: &TaskStore,
+    registry: &Registry,
+    changed_groups: &BTreeSet<String>,
+    sender: Option<u64>,
+) {
+    let mut built: HashMap<String, Arc<str>> = HashMap::new();
+    for handle in registry.registered() {
+        let group = group_of_device(&handle.device_id);
+        if !changed_groups.contains(&group) && Some(handle.conn_id) != sender {
+            continue;
+        }
+        let message = built
+            .entry(group)
+            .or_insert_with_key(|group| Arc::from(snapshot_message(store, group)))
+            .clone();
+        handle.send(ConnEvent::WorkflowSnapshot(message));
     }
 }

@@ -135,6 +135,21 @@ pub fn match_command(text: &str) -> Option<VoiceCommand> {
 /// first one not owned by `speaker`, complete the first one owned by
 /// `speaker`, else the first one. Refresh picks nothing.
 pub fn pick_task(tasks: &[Value], cmd: &VoiceCommand, speaker: &str) -> Option<String> {
+    let open = open_tasks_in_order(tasks);
+    let owned = |t: &&Value| t.get("owner").and_then(Value::as_str) == Some(speaker);
+    let picked = match (cmd.intent, cmd.index) {
+        (CommandIntent::Refresh, _) => None,
+        (_, Some(n)) => n.checked_sub(1).and_then(|i| open.get(i)),
+        (CommandIntent::Assign, None) => open.iter().find(|t| !owned(t)),
+        (CommandIntent::Complete, None) => open.iter().find(|t| owned(t)).or(open.first()),
+    };
+    picked.and_then(|t| task_id(t)).map(str::to_owned)
+}
+
+/// The open tasks (`status` other than `"done"`, string `id`) in the order
+/// a spoken index counts them: `priority` ascending (missing or not an
+/// integer last), then storage order.
+pub fn open_tasks_in_order(tasks: &[Value]) -> Vec<&Value> {
     let mut open: Vec<&Value> = tasks
         .iter()
         .filter(|t| task_id(t).is_some() && t.get("status").and_then(Value::as_str) != Some("done"))
@@ -145,14 +160,7 @@ pub fn pick_task(tasks: &[Value], cmd: &VoiceCommand, speaker: &str) -> Option<S
             .and_then(Value::as_u64)
             .unwrap_or(u64::MAX)
     });
-    let owned = |t: &&Value| t.get("owner").and_then(Value::as_str) == Some(speaker);
-    let picked = match (cmd.intent, cmd.index) {
-        (CommandIntent::Refresh, _) => None,
-        (_, Some(n)) => n.checked_sub(1).and_then(|i| open.get(i)),
-        (CommandIntent::Assign, None) => open.iter().find(|t| !owned(t)),
-        (CommandIntent::Complete, None) => open.iter().find(|t| owned(t)).or(open.first()),
-    };
-    picked.and_then(|t| task_id(t)).map(str::to_owned)
+    open
 }
 
 fn task_id(task: &Value) -> Option<&str> {
@@ -247,7 +255,9 @@ fn find_index(squeezed: &[char], words: &[String]) -> Option<(usize, Option<Rang
             return Some((n, None));
         }
         if matches!(word.as_str(), "task" | "number")
-            && let Some(n) = words.get(k + 1).and_then(|next| english_number(next))
+            && let Some(n) = words
+                .get(k + 1)
+                .and_then(|next| english_number(next).or_else(|| heard_number(words, k + 1)))
         {
             return Some((n, None));
         }
@@ -317,6 +327,27 @@ fn english_number(word: &str) -> Option<usize> {
         .map(|(n, _)| n)
 }
 
+/// What speech recognition writes for a number said right after `task` or
+/// `number`: Whisper hears "mark task two done" as "mark task to done".
+/// Only when the word does not lead on to an object ("assign task to me"
+/// keeps its `to`), so the homophone is the number or nothing.
+fn heard_number(words: &[String], at: usize) -> Option<usize> {
+    let n = match words.get(at)?.as_str() {
+        "won" => 1,
+        "to" | "too" => 2,
+        "for" => 4,
+        "ate" => 8,
+        _ => return None,
+    };
+    let object = words.get(at + 1).is_some_and(|next| {
+        matches!(
+            next.as_str(),
+            "me" | "myself" | "him" | "her" | "them" | "us" | "you" | "someone" | "the" | "a"
+        )
+    });
+    (!object).then_some(n)
+}
+
 /// `first` … `tenth` or `1st`, `2nd`, `3rd`, `4th` … (any Arabic number).
 fn english_ordinal(word: &str) -> Option<usize> {
     if let Some(i) = ENGLISH_ORDINALS.iter().position(|w| *w == word) {
@@ -366,6 +397,14 @@ mod tests {
         assert_eq!(match_command("claim task 3"), cmd(Assign, Some(3)));
         assert_eq!(match_command("刷新"), cmd(Refresh, None));
         assert_eq!(match_command("今天天气怎么样"), None);
+    }
+
+    #[test]
+    fn recognizer_homophones_of_numbers_count_after_task() {
+        assert_eq!(match_command("Mark task to done."), cmd(Complete, Some(2)));
+        assert_eq!(match_command("claim task for"), cmd(Assign, Some(4)));
+        // `to` leading on to an object is the preposition, not a number.
+        assert_eq!(match_command("assign task to me"), cmd(Assign, None));
     }
 
     #[test]

@@ -1,0 +1,13 @@
+//! Spoken conversation (PROTOCOL.md §3.1): what the server answers when an
+//! utterance is not a meeting segment and not a task command.
+//!
+//! - [`conversation`]: the per-connection history sent with each turn, kept
+//!   under a character budget.
+//! - [`service`]: the assistant workers that call the intent and chat LLMs
+//!   off the connection threads and hand back one [`service::AssistantReply`].
+//! - [`fallback`]: the reply given when no LLM is configured or it fails, so
+//!   a badge is never left without an answer.
+
+pub mod conversation;
+pub mod fallback;
+pub mod service;
