@@ -203,9 +203,13 @@ fn insights_are_copied_to_the_origins_group_when_broadcast_is_on() {
         "{}[meeting.broadcast]\nenabled = true\nmode = \"group\"\n",
         config(None)
     ));
-    let mut origin = server.device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:88")]);
-    let mut same_group = server.device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:99")]);
-    let mut other_group = server.device("/xiaozhi/v1/", &[("Device-Id", "11:22:33:44:55:66")]);
+    // The copies go to devices registered when the insight is made.
+    let mut origin =
+        server.registered_device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:88")]);
+    let mut same_group =
+        server.registered_device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:99")]);
+    let mut other_group =
+        server.registered_device("/xiaozhi/v1/", &[("Device-Id", "11:22:33:44:55:66")]);
     start_coding(&mut origin);
     send_log(&mut origin, &CARGO_LOG[3..4]);
     let own = next_insight(&mut origin, Duration::from_secs(5));

@@ -130,8 +130,8 @@ fn drain(device: &mut Device, window: Duration) -> Vec<Value> {
 /// A connected device with its connect-time messages (the registration
 /// snapshot among them) drained.
 fn online(server: &Server, device_id: &str) -> Device {
-    let mut device = server.device("/xiaozhi/v1/", &[("Device-Id", device_id)]);
-    drain(&mut device, Duration::from_millis(500));
+    let mut device = server.registered_device("/xiaozhi/v1/", &[("Device-Id", device_id)]);
+    drain(&mut device, Duration::from_millis(200));
     device
 }
 

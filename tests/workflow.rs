@@ -35,11 +35,12 @@ fn snapshots(messages: &[Value]) -> Vec<&Value> {
 #[test]
 fn a_cross_group_update_reaches_only_the_groups_it_touched() {
     let server = Server::start("");
-    let mut a = server.device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:88")]);
-    let mut a2 = server.device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:99")]);
-    let mut b = server.device("/xiaozhi/v1/", &[("Device-Id", "11:22:33:44:55:66")]);
-    let mut c = server.device("/xiaozhi/v1/", &[("Device-Id", "aa:bb:cc:dd:ee:ff")]);
-    std::thread::sleep(Duration::from_millis(300));
+    let online = |id: &str| server.registered_device("/xiaozhi/v1/", &[("Device-Id", id)]);
+    let mut a = online("94:a9:90:07:9d:88");
+    let mut a2 = online("94:a9:90:07:9d:99");
+    let mut b = online("11:22:33:44:55:66");
+    let mut c = online("aa:bb:cc:dd:ee:ff");
+    // Their registration stats broadcasts.
     for d in [&mut a, &mut a2, &mut b, &mut c] {
         drain(d, Duration::from_millis(100));
     }

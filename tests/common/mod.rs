@@ -155,6 +155,18 @@ impl Server {
         Device::connect(&self.ws_url(path), headers).unwrap_or_else(|e| panic!("connect: {e}"))
     }
 
+    /// A device whose registration has finished: its group snapshot (sent
+    /// right after the server registers it, §1.5) has arrived. For tests
+    /// where another device's action must find this one online.
+    #[allow(dead_code)]
+    pub fn registered_device(&self, path: &str, headers: &[(&str, &str)]) -> Device {
+        let mut device = self.device(path, headers);
+        device.recv_until(Duration::from_secs(10), |v| {
+            v["type"] == "workflow" && v["event"] == "update"
+        });
+        device
+    }
+
     /// Plain HTTP request; returns (status, headers, body).
     pub fn http(
         &self,
@@ -365,13 +377,22 @@ impl Device {
         }
     }
 
-    /// Next JSON message that is not a `stats` broadcast.
+    /// Next JSON message that is not an unsolicited broadcast: `stats`, or a
+    /// workflow group snapshot (sent on registration and after any write to
+    /// the group). Tests about those read them with [`Device::next`].
     pub fn recv(&mut self, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.next(left) {
                 Received::Json(v) if v["type"] == "server" && v["event"] == "stats" => continue,
+                Received::Json(v)
+                    if v["type"] == "workflow"
+                        && v["event"] == "update"
+                        && v.get("status").is_none() =>
+                {
+                    continue;
+                }
                 Received::Json(v) => return v,
                 other => panic!("expected a JSON message, got {other:?}"),
             }
