@@ -539,3 +539,42 @@ fn kill_dash_nine_during_heavy_updates_leaves_a_valid_tasks_file() {
         .collect();
     assert_eq!(board["tasks"].as_array().unwrap().len(), on_disk.len());
 }
+
+#[test]
+fn concurrent_updates_from_two_connections_lose_no_field() {
+    let server = Server::start("");
+    let spawn_writer = |device_id: &'static str, field: &'static str| {
+        let mut device = server.registered_device("/xiaozhi/v1/", &[("Device-Id", device_id)]);
+        std::thread::spawn(move || {
+            // Like a badge, each writer waits for its ack before the next
+            // write; the two connections' writes interleave on the server.
+            let mut acks = 0;
+            for round in 0..5 {
+                for n in 0..20 {
+                    let mut task = json!({"id": format!("C-{n}"), "groupKey": "94:a9:90"});
+                    task[field] = json!(format!("{field} {round}"));
+                    device.send_json(json!({"type":"workflow","event":"update","tasks":[task]}));
+                    let ack = device.recv_until(Duration::from_secs(10), |v| {
+                        v["type"] == "workflow" && v.get("status").is_some()
+                    });
+                    assert_eq!(ack["status"], "ok", "{ack}");
+                    acks += 1;
+                }
+            }
+            acks
+        })
+    };
+    let a = spawn_writer("94:a9:90:07:9d:88", "title");
+    let b = spawn_writer("94:a9:90:07:9d:99", "owner");
+    assert_eq!((a.join().unwrap(), b.join().unwrap()), (100, 100));
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(server.dir.join("data/tasks.json")).unwrap())
+            .unwrap();
+    let tasks = file["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 20);
+    for task in tasks {
+        assert_eq!(task["title"], "title 4", "{task}");
+        assert_eq!(task["owner"], "owner 4", "{task}");
+        assert_eq!(task["status"], "open");
+    }
+}
