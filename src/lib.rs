@@ -6,6 +6,7 @@
 //! - [`config`]: `huddle.toml`, its defaults, validation and hot reload.
 //! - [`llm`]: LLM clients (OpenAI-compatible chat completions) and per-purpose resolution.
 //! - [`log`]: the non-blocking logger (bounded channel to one writer thread).
+//! - [`tts`]: text-to-speech engines (espeak-ng, OpenAI-compatible), resampling and Opus encoding of speech.
 //! - [`timer`]: the clock abstraction and the timer wheel thread.
 //! - [`protocol`]: typed JSON messages, error replies and binary framing v1/v2/v3.
 //! - [`net`]: the acceptor (mio reactor), the handshake, the device registry and
@@ -40,5 +41,6 @@ pub mod session;
 pub mod shutdown;
 pub mod store;
 pub mod timer;
+pub mod tts;
 pub mod webhook;
 pub mod workflow;

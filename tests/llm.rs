@@ -1,16 +1,21 @@
 //! LLM client and meeting summary against a real local chat-completions server (`common::llm_stub`): request
-//! shape, auth, errors and timeouts over HTTP; summary prompt, parsing, normalization, fallback and duration;
-//! per-purpose resolution and the shared instance cache.
+//! shape, auth, errors and timeouts over HTTP; streaming (deltas, cancel, stalls, framing) and function tools;
+//! summary prompt, parsing, normalization, fallback and duration; per-purpose resolution and the shared instance
+//! cache.
 
 mod common;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::llm_stub::{LlmStub, SUMMARY_JSON, unreachable_base_url};
+use common::llm_stub::{
+    Behavior, LlmStub, STUB_CALL_ID, SUMMARY_JSON, deltas_of, unreachable_base_url,
+};
 use huddle::config::{Config, OpenAiLlm, parse_toml};
 use huddle::llm::{
-    ChatMessage, ChatOptions, LlmClient, LlmError, LlmPurpose, LlmRegistry, OpenAiChat, Role,
+    ChatMessage, ChatOptions, ChatReply, LlmClient, LlmError, LlmPurpose, LlmRegistry, OpenAiChat,
+    Role, ToolCall,
 };
 use huddle::modes::meeting::summary::{
     self, SummaryInput, SummaryPath, build_prompt, fallback_summary, parse_summary, summarize,
@@ -68,7 +73,7 @@ fn request_has_the_chat_completions_shape_and_auth() {
     let options = ChatOptions {
         max_tokens: Some(123),
         temperature: Some(0.2),
-        timeout: None,
+        ..ChatOptions::default()
     };
     let reply = chat
         .chat(
@@ -242,22 +247,343 @@ fn unusable_2xx_answers_are_bad_answers() {
     }
 }
 
+// ---- streaming ----
+
+/// A streamed call collecting its deltas, each with when it arrived.
+fn stream(
+    chat: &OpenAiChat,
+    options: &ChatOptions,
+    deadline: Instant,
+) -> (Result<ChatReply, LlmError>, Vec<(String, Duration)>) {
+    let started = Instant::now();
+    let mut deltas = Vec::new();
+    let result = chat.chat_stream(
+        &[ChatMessage::user("hi")],
+        options,
+        deadline,
+        &mut |d: &str| {
+            deltas.push((d.to_string(), started.elapsed()));
+            ControlFlow::Continue(())
+        },
+    );
+    (result, deltas)
+}
+
+fn texts(deltas: &[(String, Duration)]) -> Vec<&str> {
+    deltas.iter().map(|(d, _)| d.as_str()).collect()
+}
+
+const LONG_ANSWER: &str = "The meeting room on the third floor is free from two until four this afternoon, \
+    and the projector there was fixed yesterday, so it should work for your demo.";
+
 #[test]
-fn the_default_stream_call_delivers_the_reply() {
+fn streamed_deltas_arrive_in_order_and_make_the_reply() {
     let stub = LlmStub::start();
-    stub.reply("一段回答");
     let chat = OpenAiChat::new("local", settings(&stub.base_url()));
-    let mut deltas = String::new();
-    let reply = chat
+    for answer in [LONG_ANSWER, "好的，我已经把会议室订好了，下午两点见。"] {
+        stub.reply(answer);
+        let (reply, deltas) = stream(&chat, &ChatOptions::default(), soon());
+        let reply = reply.unwrap();
+        assert!(deltas.len() > 1, "{deltas:?}");
+        assert_eq!(texts(&deltas), deltas_of(answer));
+        assert_eq!(texts(&deltas).concat(), answer);
+        assert_eq!(reply.content, answer);
+        assert_eq!(reply.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(reply.model.as_deref(), Some("stub-model"));
+        assert_eq!(
+            (reply.prompt_tokens, reply.completion_tokens),
+            (Some(10), Some(5))
+        );
+        assert!(reply.tool_calls.is_empty());
+    }
+    let requests = stub.requests();
+    let r = requests.last().unwrap();
+    assert_eq!(r.body["stream"], true);
+    assert!(r.body.get("tools").is_none());
+    assert_eq!(r.header("accept"), Some("text/event-stream"));
+}
+
+#[test]
+fn deltas_are_delivered_as_they_arrive() {
+    let stub = LlmStub::start();
+    let pause = Duration::from_millis(150);
+    stub.stream_slow(LONG_ANSWER, pause);
+    let chat = OpenAiChat::new("local", settings(&stub.base_url()));
+    let (reply, deltas) = stream(&chat, &ChatOptions::default(), soon());
+    assert_eq!(reply.unwrap().content, LONG_ANSWER);
+    let n = deltas.len();
+    assert!(n >= 5, "{n}");
+    // The first delta comes at once, not after the whole answer was generated; later ones one pause apart.
+    assert!(deltas[0].1 < pause, "{:?}", deltas[0].1);
+    assert!(
+        deltas[n - 1].1 >= pause * (n as u32 - 1),
+        "{:?}",
+        deltas[n - 1].1
+    );
+}
+
+#[test]
+fn a_break_cancels_at_once_and_drops_the_connection() {
+    let stub = LlmStub::start();
+    // Eight seconds of stream if read to the end.
+    stub.stream_slow(LONG_ANSWER, Duration::from_millis(1_000));
+    let chat = OpenAiChat::new("local", settings(&stub.base_url()));
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let err = chat
         .chat_stream(
             &[ChatMessage::user("hi")],
             &ChatOptions::default(),
             soon(),
-            &mut |d| deltas.push_str(d),
+            &mut |d| {
+                seen.push(d.to_string());
+                ControlFlow::Break(())
+            },
         )
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err, LlmError::Cancelled);
+    assert_eq!(seen.len(), 1);
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    // The service sees the client gone at its next write instead of generating the rest.
+    let until = Instant::now() + Duration::from_secs(4);
+    while stub.streams_cut() == 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(stub.streams_cut(), 1);
+}
+
+#[test]
+fn a_stalled_stream_times_out_by_the_deadline() {
+    let stub = LlmStub::start();
+    stub.stream_slow(LONG_ANSWER, Duration::from_secs(5));
+    let chat = OpenAiChat::new("local", settings(&stub.base_url()));
+    let started = Instant::now();
+    let (result, deltas) = stream(
+        &chat,
+        &ChatOptions::default(),
+        started + Duration::from_millis(500),
+    );
+    let took = started.elapsed();
+    assert_eq!(result.unwrap_err(), LlmError::Timeout);
+    assert_eq!(texts(&deltas), &deltas_of(LONG_ANSWER)[..1]);
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+
+    // The per-call timeout caps a stream too, and so does a service that never starts answering.
+    let options = ChatOptions {
+        timeout: Some(Duration::from_millis(300)),
+        ..ChatOptions::default()
+    };
+    let started = Instant::now();
+    assert_eq!(
+        stream(&chat, &options, soon()).0.unwrap_err(),
+        LlmError::Timeout
+    );
+    assert!(started.elapsed() < Duration::from_millis(1200));
+    stub.set(Behavior::Stall(
+        Duration::from_secs(5),
+        Box::new(Behavior::Reply("late".into())),
+    ));
+    let started = Instant::now();
+    let (result, deltas) = stream(&chat, &options, soon());
+    assert_eq!(result.unwrap_err(), LlmError::Timeout);
+    assert!(deltas.is_empty());
+    assert!(started.elapsed() < Duration::from_millis(1200));
+}
+
+#[test]
+fn streams_are_read_whatever_their_framing() {
+    let stub = LlmStub::start();
+    let chat = OpenAiChat::new("local", settings(&stub.base_url()));
+    // Close-delimited, events cut mid-line and mid-character across writes, CRLF ends, comments.
+    let sse = concat!(
+        ": ping\r\n\r\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"你好\"}}]}\r\n\r\n",
+        "event: message\r\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"，世界\"},\"finish_reason\":\"stop\"}]}\r\n\r\n",
+        "data: [DONE]\r\n\r\n"
+    );
+    let bytes = sse.as_bytes();
+    let inside = |text: &str, plus: usize| sse.find(text).map(|at| at + plus).unwrap();
+    let cuts = [
+        5,
+        30,
+        inside("你", 1),
+        inside("世界", 2),
+        inside("[DONE]", 3),
+        bytes.len(),
+    ];
+    let mut pieces = Vec::new();
+    let mut from = 0;
+    for cut in cuts {
+        pieces.push(bytes[from..cut].to_vec());
+        from = cut;
+    }
+    stub.set(Behavior::RawStream(pieces, Duration::from_millis(20)));
+    let (reply, deltas) = stream(&chat, &ChatOptions::default(), soon());
+    assert_eq!(texts(&deltas), ["你好", "，世界"]);
+    assert_eq!(reply.unwrap().content, "你好，世界");
+
+    // Cut off before the end: not a short reply but a bad answer.
+    stub.set(Behavior::RawStream(
+        vec![b"data: {\"choices\":[{\"delta\":{\"content\":\"half\"}}]}\n\n".to_vec()],
+        Duration::ZERO,
+    ));
+    let (result, deltas) = stream(&chat, &ChatOptions::default(), soon());
+    assert!(matches!(result, Err(LlmError::BadAnswer(_))), "{result:?}");
+    assert_eq!(texts(&deltas), ["half"]);
+}
+
+#[test]
+fn stream_errors_and_services_that_do_not_stream() {
+    let stub = LlmStub::start();
+    let chat = OpenAiChat::new("local", settings(&stub.base_url()));
+    stub.fail(503);
+    let (result, _) = stream(&chat, &ChatOptions::default(), soon());
+    assert!(
+        matches!(&result, Err(LlmError::Status { status: 503, body }) if body.contains("stub failure")),
+        "{result:?}"
+    );
+    // A service that ignores "stream":true answers in one JSON piece: one delta.
+    stub.raw(
+        200,
+        r#"{"choices":[{"message":{"role":"assistant","content":"一次说完"},"finish_reason":"stop"}]}"#,
+    );
+    let (reply, deltas) = stream(&chat, &ChatOptions::default(), soon());
+    assert_eq!(reply.unwrap().content, "一次说完");
+    assert_eq!(texts(&deltas), ["一次说完"]);
+
+    let down = OpenAiChat::new("down", settings(&unreachable_base_url()));
+    let (result, _) = stream(&down, &ChatOptions::default(), soon());
+    assert!(
+        matches!(result, Err(LlmError::Unavailable(_))),
+        "{result:?}"
+    );
+}
+
+// ---- function tools ----
+
+fn volume_tool() -> Value {
+    serde_json::json!({
+        "type": "function",
+        "function": {
+            "name": "set_volume",
+            "description": "Set the badge speaker volume",
+            "parameters": {
+                "type": "object",
+                "properties": {"level": {"type": "integer", "minimum": 0, "maximum": 100}},
+                "required": ["level"]
+            }
+        }
+    })
+}
+
+fn with_tools() -> ChatOptions {
+    ChatOptions {
+        tools: vec![volume_tool()],
+        ..ChatOptions::default()
+    }
+}
+
+#[test]
+fn tools_are_sent_only_when_given() {
+    let stub = LlmStub::start();
+    stub.reply("ok");
+    let chat = OpenAiChat::new("local", settings(&stub.base_url()));
+    let hi = [ChatMessage::user("hi")];
+    chat.chat(&hi, &ChatOptions::default(), soon()).unwrap();
+    chat.chat(&hi, &with_tools(), soon()).unwrap();
+    stream(&chat, &with_tools(), soon()).0.unwrap();
+    let requests = stub.requests();
+    assert!(requests[0].body.get("tools").is_none());
+    assert_eq!(
+        requests[1].body["tools"],
+        serde_json::json!([volume_tool()])
+    );
+    assert_eq!(requests[1].body["stream"], false);
+    assert_eq!(
+        requests[2].body["tools"],
+        serde_json::json!([volume_tool()])
+    );
+    assert_eq!(requests[2].body["stream"], true);
+}
+
+#[test]
+fn tool_calls_parse_streamed_and_not() {
+    let stub = LlmStub::start();
+    let arguments = r#"{"level": 30, "note": "调大一点"}"#;
+    stub.tool_call("set_volume", arguments);
+    let chat = OpenAiChat::new("local", settings(&stub.base_url()));
+    let expected = [ToolCall {
+        id: STUB_CALL_ID.to_string(),
+        name: "set_volume".to_string(),
+        arguments: arguments.to_string(),
+    }];
+
+    let reply = chat
+        .chat(&[ChatMessage::user("大声点")], &with_tools(), soon())
         .unwrap();
-    assert_eq!(reply.content, "一段回答");
-    assert_eq!(deltas, "一段回答");
+    assert_eq!(reply.tool_calls, expected);
+    assert_eq!(reply.content, "");
+    assert_eq!(reply.finish_reason.as_deref(), Some("tool_calls"));
+
+    let (reply, deltas) = stream(&chat, &with_tools(), soon());
+    let reply = reply.unwrap();
+    assert_eq!(reply.tool_calls, expected);
+    assert_eq!(reply.content, "");
+    assert_eq!(reply.finish_reason.as_deref(), Some("tool_calls"));
+    assert!(deltas.is_empty(), "tool calls are not spoken: {deltas:?}");
+}
+
+#[test]
+fn a_tool_round_trip_sends_calls_and_results_back() {
+    let stub = LlmStub::start();
+    stub.script(vec![
+        Behavior::ToolCall {
+            name: "set_volume".into(),
+            arguments: r#"{"level":30}"#.into(),
+        },
+        Behavior::Reply("音量已经调到三十。".into()),
+    ]);
+    stub.reply("standing answer");
+    let chat = OpenAiChat::new("local", settings(&stub.base_url()));
+    let mut messages = vec![ChatMessage::system("sys"), ChatMessage::user("大声点")];
+
+    let (first, _) = stream(&chat, &with_tools(), soon());
+    let calls = first.unwrap().tool_calls;
+    assert_eq!(calls.len(), 1);
+    messages.push(ChatMessage::assistant_tool_calls(calls.clone()));
+    messages.push(ChatMessage::tool_result(&calls[0].id, r#"{"ok":true}"#));
+    let mut spoken = String::new();
+    let second = chat
+        .chat_stream(&messages, &with_tools(), soon(), &mut |d| {
+            spoken.push_str(d);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(second.content, "音量已经调到三十。");
+    assert_eq!(spoken, second.content);
+    assert!(second.tool_calls.is_empty());
+    // The script is used up: the standing behavior answers again.
+    let third = chat
+        .chat(&messages, &ChatOptions::default(), soon())
+        .unwrap();
+    assert_eq!(third.content, "standing answer");
+
+    let requests = stub.requests();
+    assert_eq!(
+        requests[1].body["messages"],
+        serde_json::json!([
+            {"role":"system","content":"sys"},
+            {"role":"user","content":"大声点"},
+            {"role":"assistant","content":"","tool_calls":[{"id":STUB_CALL_ID,"type":"function",
+                "function":{"name":"set_volume","arguments":"{\"level\":30}"}}]},
+            {"role":"tool","content":"{\"ok\":true}","tool_call_id":STUB_CALL_ID}
+        ])
+    );
 }
 
 // ---- summary over HTTP ----

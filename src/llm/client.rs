@@ -2,12 +2,18 @@
 //!
 //! Callers (meeting summaries, chat turns, intent, coding insight) only see [`LlmClient`]; which backend answers is
 //! decided by [`super::resolve()`]. Every call carries a deadline so a slow service can never hold a worker longer than
-//! its caller allows.
+//! its caller allows, and a streamed call can be stopped by its caller (an aborted voice turn) at the next delta.
+//!
+//! Function tools follow the OpenAI shape: [`ChatOptions::tools`] offers them, [`ChatReply::tool_calls`] carries the
+//! calls the model asked for, and the caller answers with [`ChatMessage::assistant_tool_calls`] followed by one
+//! [`ChatMessage::tool_result`] per call before asking again.
 
 use std::fmt;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
 /// Who said a message, in the chat-completions sense.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,34 +22,133 @@ pub enum Role {
     System,
     User,
     Assistant,
+    /// The result of a function tool, answering the assistant's call with the same `tool_call_id`.
+    Tool,
 }
 
-/// One message of a conversation; serializes as `{"role":"user","content":"..."}`.
+/// One function call the model asked for. `arguments` is the JSON text the model wrote, unparsed: models do write
+/// invalid JSON, and the tool's dispatcher is the one that knows what to do about it.
+///
+/// Serializes in the wire shape `{"id","type":"function","function":{"name","arguments"}}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "WireToolCall", from = "WireToolCall")]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireToolCall {
+    #[serde(default)]
+    id: String,
+    #[serde(rename = "type", default = "function_type")]
+    kind: String,
+    #[serde(default)]
+    function: WireFunction,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct WireFunction {
+    #[serde(default)]
+    name: String,
+    /// A JSON string on the wire; some servers send the object itself, kept here as its JSON text.
+    #[serde(default)]
+    arguments: Value,
+}
+
+fn function_type() -> String {
+    "function".to_string()
+}
+
+impl From<ToolCall> for WireToolCall {
+    fn from(call: ToolCall) -> Self {
+        WireToolCall {
+            id: call.id,
+            kind: function_type(),
+            function: WireFunction {
+                name: call.name,
+                arguments: Value::String(call.arguments),
+            },
+        }
+    }
+}
+
+impl From<WireToolCall> for ToolCall {
+    fn from(wire: WireToolCall) -> Self {
+        ToolCall {
+            id: wire.id,
+            name: wire.function.name,
+            arguments: arguments_text(wire.function.arguments),
+        }
+    }
+}
+
+/// The arguments as JSON text, whether the service sent a string (OpenAI) or the object itself.
+pub(crate) fn arguments_text(arguments: Value) -> String {
+    match arguments {
+        Value::String(text) => text,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// One message of a conversation; serializes as `{"role":"user","content":"..."}`, plus `tool_calls` on an assistant
+/// message that called tools and `tool_call_id` on a tool result (each left out when empty).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: Role,
+    /// Always sent as a string (empty for a tool-calling assistant message): every server accepts `""`, and some
+    /// reject `null`. A `null` read back becomes `""`.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub content: String,
+    /// The calls an assistant message made (role `assistant` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// Which call a tool result answers (role `tool` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 impl ChatMessage {
-    pub fn system(content: impl Into<String>) -> Self {
+    fn plain(role: Role, content: String) -> Self {
         ChatMessage {
-            role: Role::System,
-            content: content.into(),
+            role,
+            content,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
         }
+    }
+
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::plain(Role::System, content.into())
     }
 
     pub fn user(content: impl Into<String>) -> Self {
-        ChatMessage {
-            role: Role::User,
-            content: content.into(),
-        }
+        Self::plain(Role::User, content.into())
     }
 
     pub fn assistant(content: impl Into<String>) -> Self {
+        Self::plain(Role::Assistant, content.into())
+    }
+
+    /// The assistant turn that asked for `calls`; it goes back into the conversation ahead of their results.
+    pub fn assistant_tool_calls(calls: Vec<ToolCall>) -> Self {
         ChatMessage {
-            role: Role::Assistant,
-            content: content.into(),
+            tool_calls: calls,
+            ..Self::plain(Role::Assistant, String::new())
+        }
+    }
+
+    /// The result of the call `id` (a [`ToolCall::id`]).
+    pub fn tool_result(id: impl Into<String>, content: impl Into<String>) -> Self {
+        ChatMessage {
+            tool_call_id: Some(id.into()),
+            ..Self::plain(Role::Tool, content.into())
         }
     }
 }
@@ -56,13 +161,19 @@ pub struct ChatOptions {
     pub temperature: Option<f64>,
     /// Replaces the provider's `timeout_s` for this call; the call's deadline still caps it.
     pub timeout: Option<Duration>,
+    /// Function tools offered to the model, each `{"type":"function","function":{"name","description","parameters"}}`;
+    /// sent as `"tools"` only when non-empty.
+    pub tools: Vec<Value>,
 }
 
 /// The assistant's answer.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ChatReply {
-    /// `choices[0].message.content`.
+    /// `choices[0].message.content` (streamed: the deltas concatenated); empty when the model only called tools.
     pub content: String,
+    /// The function calls the model asked for, in the service's order (`finish_reason` is then usually
+    /// `"tool_calls"`).
+    pub tool_calls: Vec<ToolCall>,
     /// The model that answered, when the service says.
     pub model: Option<String>,
     /// `choices[0].finish_reason` (`"stop"`, `"length"`, ...), when present.
@@ -83,8 +194,11 @@ pub enum LlmError {
     Status { status: u16, body: String },
     /// No complete answer before the deadline or the configured timeout.
     Timeout,
-    /// A 2xx answer we cannot use (not JSON, no `choices[0].message.content`).
+    /// A 2xx answer we cannot use (not JSON, no `choices[0].message.content`, a stream cut short).
     BadAnswer(String),
+    /// The caller stopped a streamed call (its `on_delta` returned [`ControlFlow::Break`]); the connection was
+    /// dropped so the service stops generating.
+    Cancelled,
 }
 
 impl fmt::Display for LlmError {
@@ -94,6 +208,7 @@ impl fmt::Display for LlmError {
             LlmError::Status { status, body } => write!(f, "LLM answered HTTP {status}: {body}"),
             LlmError::Timeout => write!(f, "LLM timed out"),
             LlmError::BadAnswer(why) => write!(f, "LLM answer unusable: {why}"),
+            LlmError::Cancelled => write!(f, "LLM call cancelled by the caller"),
         }
     }
 }
@@ -117,20 +232,23 @@ pub trait LlmClient: Send + Sync {
         deadline: Instant,
     ) -> Result<ChatReply, LlmError>;
 
-    /// Streamed completion: `on_delta` gets the text as it arrives and the whole reply is returned at the end.
+    /// Streamed completion: `on_delta` gets the content text as it arrives (never empty pieces; tool calls are only
+    /// in the returned reply) and the whole reply is returned at the end, finished by `deadline`.
     ///
-    /// The default makes one [`chat`](Self::chat) call and delivers its content as a single delta, so every client
-    /// already supports the streaming call shape; backends that can stream (chat turns) override it.
+    /// `on_delta` returning [`ControlFlow::Break`] stops the call at once with [`LlmError::Cancelled`]: an aborted
+    /// voice turn must not keep the service generating. The default makes one [`chat`](Self::chat) call and
+    /// delivers its content as a single delta, so every client supports the streaming call shape; backends that can
+    /// stream override it.
     fn chat_stream(
         &self,
         messages: &[ChatMessage],
         options: &ChatOptions,
         deadline: Instant,
-        on_delta: &mut dyn FnMut(&str),
+        on_delta: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<ChatReply, LlmError> {
         let reply = self.chat(messages, options, deadline)?;
-        if !reply.content.is_empty() {
-            on_delta(&reply.content);
+        if !reply.content.is_empty() && on_delta(&reply.content).is_break() {
+            return Err(LlmError::Cancelled);
         }
         Ok(reply)
     }
@@ -169,11 +287,7 @@ mod tests {
                     .last()
                     .map(|m| m.content.clone())
                     .unwrap_or_default(),
-                model: None,
-                finish_reason: None,
-                prompt_tokens: None,
-                completion_tokens: None,
-                elapsed: Duration::ZERO,
+                ..ChatReply::default()
             })
         }
     }
@@ -192,6 +306,44 @@ mod tests {
     }
 
     #[test]
+    fn tool_calls_and_results_serialize_in_the_wire_shape() {
+        let call = ToolCall {
+            id: "call_1".into(),
+            name: "get_weather".into(),
+            arguments: r#"{"city":"杭州"}"#.into(),
+        };
+        let conversation = [
+            ChatMessage::user("天气？"),
+            ChatMessage::assistant_tool_calls(vec![call.clone()]),
+            ChatMessage::tool_result("call_1", "晴，25度"),
+            ChatMessage::assistant("杭州晴，25度。"),
+        ];
+        let v = serde_json::to_value(&conversation).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!([
+                {"role":"user","content":"天气？"},
+                {"role":"assistant","content":"","tool_calls":[
+                    {"id":"call_1","type":"function",
+                     "function":{"name":"get_weather","arguments":"{\"city\":\"杭州\"}"}}]},
+                {"role":"tool","content":"晴，25度","tool_call_id":"call_1"},
+                {"role":"assistant","content":"杭州晴，25度。"}
+            ])
+        );
+        // Read back, including what services send: a null content and arguments as an object.
+        let back: Vec<ChatMessage> = serde_json::from_value(v).unwrap();
+        assert_eq!(back, conversation);
+        let answered: ChatMessage = serde_json::from_value(serde_json::json!(
+            {"role":"assistant","content":null,"tool_calls":[
+                {"id":"c","type":"function","function":{"name":"f","arguments":{"a":1}}}]}
+        ))
+        .unwrap();
+        assert_eq!(answered.content, "");
+        assert_eq!(answered.tool_calls[0].arguments, r#"{"a":1}"#);
+        assert_eq!(answered.tool_calls[0].name, "f");
+    }
+
+    #[test]
     fn default_stream_delivers_the_whole_reply_once() {
         let mut deltas = Vec::new();
         let reply = Echo
@@ -199,11 +351,27 @@ mod tests {
                 &[ChatMessage::user("hi")],
                 &ChatOptions::default(),
                 Instant::now() + Duration::from_secs(1),
-                &mut |d| deltas.push(d.to_string()),
+                &mut |d| {
+                    deltas.push(d.to_string());
+                    ControlFlow::Continue(())
+                },
             )
             .unwrap();
         assert_eq!(reply.content, "hi");
         assert_eq!(deltas, ["hi"]);
+    }
+
+    #[test]
+    fn default_stream_honours_a_break() {
+        let err = Echo
+            .chat_stream(
+                &[ChatMessage::user("hi")],
+                &ChatOptions::default(),
+                Instant::now() + Duration::from_secs(1),
+                &mut |_| ControlFlow::Break(()),
+            )
+            .unwrap_err();
+        assert_eq!(err, LlmError::Cancelled);
     }
 
     #[test]
@@ -232,5 +400,6 @@ mod tests {
                 .to_string()
                 .contains("unusable")
         );
+        assert!(LlmError::Cancelled.to_string().contains("cancelled"));
     }
 }

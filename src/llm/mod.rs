@@ -8,7 +8,7 @@ pub mod client;
 pub mod openai;
 pub mod resolve;
 
-pub use client::{ChatMessage, ChatOptions, ChatReply, LlmClient, LlmError, Role};
+pub use client::{ChatMessage, ChatOptions, ChatReply, LlmClient, LlmError, Role, ToolCall};
 pub use openai::OpenAiChat;
 pub use resolve::{
     ChoiceSource, LlmPurpose, LlmRegistry, Selection, cache_key, clear_cache, effective_provider,

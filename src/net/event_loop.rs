@@ -22,8 +22,10 @@ use crate::audio::stats::{AUDIO_STATS, mono_ns};
 use crate::audio::worker::StreamSettings;
 use crate::context::ServerContext;
 use crate::metrics::METRICS;
+use crate::protocol::framing::{self, PacketKind};
 use crate::protocol::outbound;
 use crate::session::idle::IdleAction;
+use crate::session::playback::Cue;
 use crate::session::{CloseRequest, Outbox, Outgoing, Session};
 use crate::session::{chat, coding, meeting, transcript, workflow as session_workflow};
 use crate::timer::TimerId;
@@ -50,6 +52,8 @@ struct ConnTimers {
     close_wait: Option<TimerId>,
     /// Only in `workflow.test_mode` with a register snapshot delay.
     register_snapshot: Option<TimerId>,
+    /// The next paced packet of a spoken turn.
+    playback: Option<TimerId>,
 }
 
 pub struct EventLoop {
@@ -270,6 +274,14 @@ impl EventLoop {
             ConnEvent::VoiceActivity => {
                 let now = self.now_ms();
                 self.session.idle.activity(now);
+                // Barge-in: the user talks over the answer (§3.1).
+                if self.session.playback.is_speaking() {
+                    ::log::info!(
+                        "device {}: voice while speaking, turn aborted",
+                        self.session.device_id()
+                    );
+                    chat::abort(&mut self.session, &mut out);
+                }
             }
             ConnEvent::Transcript(transcript) => {
                 let now = self.now_ms();
@@ -278,16 +290,57 @@ impl EventLoop {
             ConnEvent::MeetingFinalized(summary) => {
                 meeting::on_finalized(&mut self.session, summary, &mut out)
             }
-            ConnEvent::AssistantReply(reply) => {
+            ConnEvent::Assistant(step) => {
                 let now = self.now_ms();
-                chat::on_reply(&mut self.session, &self.ctx, reply, now, &mut out);
+                chat::on_event(&mut self.session, &self.ctx, step, now, &mut out);
+            }
+            ConnEvent::McpCall(call) => {
+                let now = self.now_ms();
+                self.session.mcp.call(call, now, &mut out);
             }
             ConnEvent::AsrFailed(reason) => {
                 transcript::on_asr_failed(&mut self.session, &reason, &mut out)
             }
         }
         self.apply(out);
+        self.pump_playback();
         Ok(Flow::Continue)
+    }
+
+    /// Sends the spoken turn's cues that are due and arms the timer for the
+    /// next paced packet.
+    fn pump_playback(&mut self) {
+        if !self.session.playback.is_pending() {
+            return;
+        }
+        let now = self.now_ms();
+        let mut cues = Vec::new();
+        let next = self.session.playback.pump(now, &mut cues);
+        if !cues.is_empty() {
+            // Playing an answer is activity: a long one is never cut off by the idle timer.
+            self.session.idle.activity(now);
+        }
+        for cue in cues {
+            let message = match cue {
+                Cue::Text(text) | Cue::Stop(text) => Message::text(text),
+                Cue::Audio(packet) => {
+                    let mut frame = Vec::with_capacity(packet.len() + 16);
+                    framing::encode_into(
+                        self.session.framing,
+                        PacketKind::Opus,
+                        &packet,
+                        &mut frame,
+                    );
+                    Message::binary(frame)
+                }
+            };
+            self.write(message);
+        }
+        if let Some(due_ms) = next
+            && self.timers.playback.is_none()
+        {
+            self.timers.playback = Some(self.schedule_at(due_ms, ConnTimer::Playback));
+        }
     }
 
     fn on_timer(&mut self, timer: ConnTimer) -> io::Result<Flow> {
@@ -296,6 +349,10 @@ impl EventLoop {
             ConnTimer::Idle => {
                 self.timers.idle = None;
                 let mut out = Outbox::default();
+                // An answer being prepared or spoken keeps the device active.
+                if self.session.turn_in_flight || self.session.playback.is_speaking() {
+                    self.session.idle.activity(now);
+                }
                 match self.session.idle.poll(now) {
                     IdleAction::Nothing => {}
                     IdleAction::Warn { seconds_left } => {
@@ -346,6 +403,10 @@ impl EventLoop {
             ConnTimer::CloseWait => {
                 self.timers.close_wait = None;
                 return Ok(Flow::Done);
+            }
+            ConnTimer::Playback => {
+                self.timers.playback = None;
+                self.pump_playback();
             }
             ConnTimer::RegisterSnapshot => {
                 self.timers.register_snapshot = None;
@@ -601,6 +662,7 @@ impl EventLoop {
             timers.replaced_close,
             timers.close_wait,
             timers.register_snapshot,
+            timers.playback,
         ]
         .into_iter()
         .flatten()

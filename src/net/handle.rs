@@ -37,8 +37,10 @@ pub enum ConnEvent {
     Transcript(Transcript),
     /// Recognition of an utterance failed; the device's turn must end anyway.
     AsrFailed(String),
-    /// The assistant answered a turn (a task command or words to say).
-    AssistantReply(crate::modes::chat::service::AssistantReply),
+    /// A step of a spoken turn from the assistant workers.
+    Assistant(crate::modes::chat::service::AssistantEvent),
+    /// The turn's LLM wants one of the device's MCP tools run.
+    McpCall(crate::modes::chat::service::McpCall),
     /// The meeting's summary job finished; carries the final summary message.
     MeetingFinalized(serde_json::Value),
 }
@@ -67,6 +69,8 @@ pub enum ConnTimer {
     TranscriptPush,
     /// Build a checkpoint summary (every `meeting.checkpoint_interval_min`).
     Checkpoint,
+    /// The spoken turn's next paced Opus packet is due.
+    Playback,
     /// The registration snapshot, when `workflow.test_mode` delays it.
     RegisterSnapshot,
     /// The coding insight debounce elapsed.

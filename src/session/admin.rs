@@ -91,6 +91,7 @@ pub fn announce_reload(ctx: &ServerContext, config: Arc<crate::config::Config>) 
     }
     ctx.meetings.reconfigure(&config);
     crate::llm::resolve::clear_cache();
+    crate::tts::clear_cache();
     ctx.registry
         .broadcast_live(|| ConnEvent::ConfigReloaded(Arc::clone(&config)));
 }

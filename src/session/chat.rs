@@ -1,30 +1,62 @@
-//! Spoken turns on the connection side (PROTOCOL.md §3.1): hands an utterance
-//! to the assistant workers and, when their single reply comes back, either
-//! carries out the recognized task command or says the answer.
+//! Spoken turns on the connection side (PROTOCOL.md §3.1): starts a turn on
+//! the assistant workers, turns its events into the turn's messages and
+//! paced audio (through [`super::playback`]), and ends it — always with
+//! `tts stop` — on completion, abort, barge-in or a newer turn.
 //!
-//! Until a TTS engine speaks the answer (chat turns issue), the words go out
-//! as the turn's text messages: `tts start`, `sentence_start`/`sentence_end`
-//! carrying the sentence, `tts stop` — the badge shows them and always
-//! leaves the speaking state.
+//! One turn: `stt` (sent by the transcript handler) → `llm` emotion →
+//! `tts start` → per sentence `sentence_start`, Opus packets, `sentence_end`
+//! → `tts stop`. A muted mode (`working.disable_tts`) keeps only the text:
+//! no emotion, no audio.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use serde_json::json;
 
+use super::playback::Cue;
 use super::{Outbox, Session, workflow};
 use crate::context::ServerContext;
 use crate::llm::resolve::LlmPurpose;
-use crate::modes::chat::service::{AssistantReply, ReplyJob, ReplyOutcome};
+use crate::modes::chat::service::{AssistantEvent, ReplyJob};
 use crate::protocol::inbound::ModeName;
 use crate::workflow::group_of_device;
 
-/// Starts a turn for `utterance`; the answer arrives later as
-/// `ConnEvent::AssistantReply`. A newer turn supersedes this one.
-pub fn ask(session: &mut Session, ctx: &ServerContext, utterance: &str, purpose: LlmPurpose) {
+/// The LLM purpose of a chat turn in the current mode (§7 `llm_by_mode`).
+pub fn purpose(session: &Session) -> LlmPurpose {
+    match session.mode {
+        Some(ModeName::Working) => LlmPurpose::Working,
+        _ => LlmPurpose::Chat,
+    }
+}
+
+/// The mode mutes speech: only the turn's text messages go out.
+fn muted(session: &Session) -> bool {
+    match session.mode {
+        Some(ModeName::Working) => session.config.working.disable_tts,
+        Some(ModeName::Meeting) => session.config.meeting.disable_tts,
+        _ => false,
+    }
+}
+
+/// Starts a turn answering `utterance`; its events arrive later as
+/// `ConnEvent::Assistant`. A turn still speaking is cut off first (§3.1: a
+/// new chat turn aborts the current one).
+pub fn ask(
+    session: &mut Session,
+    ctx: &ServerContext,
+    utterance: &str,
+    purpose: LlmPurpose,
+    system_prompt: Option<String>,
+    out: &mut Outbox,
+) {
     let Some(origin) = session.handle.clone() else {
         return;
     };
-    session.turn += 1;
+    if session.playback.clear() {
+        out.text(tts_state(session, "stop"));
+    }
+    let turn = session.turn_gate.fetch_add(1, Ordering::AcqRel) + 1;
+    session.turn_in_flight = true;
     let group_tasks = match (purpose, ctx.workflow.store()) {
         (LlmPurpose::Working, Some(store)) => store.snapshot(&group_of_device(session.device_id())),
         _ => Vec::new(),
@@ -34,65 +66,109 @@ pub fn ask(session: &mut Session, ctx: &ServerContext, utterance: &str, purpose:
         config: Arc::clone(&session.config),
         utterance: utterance.to_string(),
         purpose,
+        system_prompt,
         history: session.conversation.history(),
         group_tasks,
-        turn: session.turn,
+        turn,
+        gate: Arc::clone(&session.turn_gate),
+        speak: !muted(session),
+        tools: session.mcp.llm_tools(),
     });
 }
 
-/// The assistant's answer to one of our turns.
-pub fn on_reply(
+/// Stops the current turn (abort message, barge-in): the workers drop it at
+/// their next step, queued audio is discarded, and the device gets `tts stop`.
+pub fn abort(session: &mut Session, out: &mut Outbox) {
+    session.turn_gate.fetch_add(1, Ordering::AcqRel);
+    session.turn_in_flight = false;
+    session.playback.clear();
+    out.text(tts_state(session, "stop"));
+}
+
+/// One step of one of our turns; steps of superseded turns are dropped.
+pub fn on_event(
     session: &mut Session,
     ctx: &ServerContext,
-    reply: AssistantReply,
+    event: AssistantEvent,
     now_ms: u64,
     out: &mut Outbox,
 ) {
-    if reply.turn != session.turn {
+    if event.turn() != session.turn_gate.load(Ordering::Acquire) {
         ::log::debug!(
-            "device {}: reply to superseded turn {} dropped",
+            "device {}: step of superseded turn {} dropped",
             session.device_id(),
-            reply.turn
+            event.turn()
         );
         return;
     }
-    match reply.outcome {
-        ReplyOutcome::Command(command) if session.mode == Some(ModeName::Working) => {
-            workflow::run_command(session, ctx, command, now_ms, out);
-        }
-        // Working mode ended while the intent was being recognized: the
-        // command no longer applies, but the device still hears back.
-        ReplyOutcome::Command(_) => say(
-            session,
-            crate::modes::chat::fallback::chat_unavailable(&reply.utterance),
-            out,
-        ),
-        ReplyOutcome::Text { text, from_llm } => {
-            if from_llm {
-                session.conversation.record(&reply.utterance, &text);
+    // An answer being prepared or played is activity: a long one is never
+    // cut off by the idle timer.
+    session.idle.activity(now_ms);
+    match event {
+        AssistantEvent::Command { command, .. } => {
+            session.turn_in_flight = false;
+            if session.mode == Some(ModeName::Working) {
+                workflow::run_command(session, ctx, command, now_ms, out);
+            } else {
+                // Working mode ended while the intent was being recognized.
+                begin_speaking(session);
+                let text = crate::modes::chat::fallback::chat_unavailable("");
+                queue_sentence(session, text, Vec::new());
+                queue_stop(session);
             }
-            say(session, &text, out);
+        }
+        AssistantEvent::Sentence { text, packets, .. } => {
+            begin_speaking(session);
+            queue_sentence(session, &text, packets);
+        }
+        AssistantEvent::Done {
+            utterance, reply, ..
+        } => {
+            session.turn_in_flight = false;
+            begin_speaking(session);
+            queue_stop(session);
+            if let Some(reply) = reply.filter(|r| !r.is_empty()) {
+                session.conversation.record(&utterance, &reply);
+            }
         }
     }
 }
 
-/// The answer as one spoken turn's messages. Working mode with
-/// `working.disable_tts` shows no `llm` emotion (§3.1).
-fn say(session: &Session, text: &str, out: &mut Outbox) {
-    let session_id = session.session_id.as_str();
-    let quiet = session.mode == Some(ModeName::Working) && session.config.working.disable_tts;
-    if !quiet {
-        out.text(
-            json!({"type": "llm", "text": "😊", "emotion": "happy", "session_id": session_id})
-                .to_string(),
-        );
+fn tts_state(session: &Session, state: &str) -> String {
+    json!({"type": "tts", "state": state, "session_id": session.session_id}).to_string()
+}
+
+/// The turn's opening messages, once per turn.
+fn begin_speaking(session: &mut Session) {
+    if session.playback.is_speaking() {
+        return;
     }
-    out.text(json!({"type": "tts", "state": "start", "session_id": session_id}).to_string());
-    for state in ["sentence_start", "sentence_end"] {
-        out.text(
-            json!({"type": "tts", "state": state, "text": text, "session_id": session_id})
+    session.playback.start_turn();
+    if !muted(session) {
+        session.playback.push(Cue::Text(
+            json!({"type": "llm", "text": "😊", "emotion": "happy", "session_id": session.session_id})
                 .to_string(),
-        );
+        ));
     }
-    out.text(json!({"type": "tts", "state": "stop", "session_id": session_id}).to_string());
+    session
+        .playback
+        .push(Cue::Text(tts_state(session, "start")));
+}
+
+fn queue_sentence(session: &mut Session, text: &str, packets: Vec<Vec<u8>>) {
+    let sentence = |state: &str| {
+        json!({"type": "tts", "state": state, "text": text, "session_id": session.session_id})
+            .to_string()
+    };
+    let (start, end) = (sentence("sentence_start"), sentence("sentence_end"));
+    session.playback.push(Cue::Text(start));
+    for packet in packets {
+        session.playback.push(Cue::Audio(packet));
+    }
+    session.playback.push(Cue::Text(end));
+}
+
+fn queue_stop(session: &mut Session) {
+    let stop = tts_state(session, "stop");
+    session.playback.push(Cue::Stop(stop));
 }

@@ -13,8 +13,10 @@ pub mod coding;
 pub mod hello;
 pub mod idle;
 pub mod listen;
+pub mod mcp;
 pub mod meeting;
 pub mod mode;
+pub mod playback;
 pub mod transcript;
 pub mod workflow;
 
@@ -113,9 +115,17 @@ pub struct Session {
     pub workflow_snapshot_at_ms: Option<u64>,
     /// This connection's spoken exchanges, sent with each chat turn.
     pub conversation: crate::modes::chat::conversation::Conversation,
-    /// Counts turns handed to the assistant; a reply carrying an older
-    /// number (the turn was aborted or overtaken) is dropped.
-    pub turn: u64,
+    /// The current spoken turn's number, shared with the assistant worker
+    /// running it: bumping it (abort, barge-in, a newer turn) makes the
+    /// worker stop and the connection drop that turn's late steps.
+    pub turn_gate: Arc<std::sync::atomic::AtomicU64>,
+    /// A turn was handed to the assistant and has not finished: activity
+    /// for the idle timer.
+    pub turn_in_flight: bool,
+    /// The spoken turn's downlink, paced.
+    pub playback: playback::Playback,
+    /// The device's MCP tools and pending calls.
+    pub mcp: mcp::McpClient,
 }
 
 impl Session {
@@ -144,7 +154,10 @@ impl Session {
             handle: None,
             workflow_snapshot_at_ms: None,
             conversation: Default::default(),
-            turn: 0,
+            turn_gate: Default::default(),
+            turn_in_flight: false,
+            playback: Default::default(),
+            mcp: Default::default(),
         }
     }
 
@@ -169,6 +182,8 @@ impl Session {
                 Ok(())
             }
             Inbound::Hello(hello) => hello::handle(self, hello, out).map(|()| {
+                // MCP starts after the first hello announcing it (no-op later).
+                self.mcp.start(self.features.as_ref(), out);
                 // Every hello offers the (debounced) group snapshot, after the reply.
                 workflow::snapshot(self, ctx, workflow::SnapshotCause::Automatic, now_ms, out);
             }),
@@ -186,12 +201,7 @@ impl Session {
                 listen::handle(self, listen, now_ms, out)
             }
             Inbound::Abort(_) => {
-                // A reply still on its way belongs to the aborted turn.
-                self.turn += 1;
-                out.text(
-                    serde_json::json!({"type": "tts", "state": "stop", "session_id": self.session_id})
-                        .to_string(),
-                );
+                chat::abort(self, out);
                 Ok(())
             }
             Inbound::Ping => {
@@ -214,7 +224,7 @@ impl Session {
                 Ok(())
             }
             Inbound::Mcp(payload) => {
-                ::log::debug!("device {} mcp payload: {payload}", self.device_id());
+                self.mcp.on_payload(&payload, &self.identity.device_id);
                 Ok(())
             }
             Inbound::UiReply(body) => {

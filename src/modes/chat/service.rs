@@ -1,25 +1,33 @@
-//! The assistant workers: a small fixed pool that runs the LLM calls of a
-//! turn (intent first in working mode, then chat) so no connection thread
-//! ever waits on an LLM. Each job answers with exactly one
-//! [`ConnEvent::AssistantReply`] — a task command, an LLM answer or a
-//! fallback text — so a badge is never left without a reply.
+//! The assistant workers: a small fixed pool that runs a spoken turn's slow
+//! parts — the intent LLM in working mode, the streamed chat LLM, the
+//! device's MCP tools it asks for, TTS and Opus encoding — so no connection
+//! thread ever waits on them. A turn reaches its connection as a sequence of
+//! [`AssistantEvent`]s: a task command, or sentences (text plus their Opus
+//! packets) and then exactly one `Done`, which is what lets the connection
+//! always end the turn with `tts stop`.
 //!
 //! Contract: [`AssistantService::submit`] never blocks; when the queue is
-//! full the job is answered at once with the fallback text instead.
+//! full the turn is answered at once with the fallback text. A job whose
+//! turn is no longer the connection's current one (abort, barge-in, a newer
+//! turn) stops at the next streamed delta or sentence and sends nothing more.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
 use serde_json::Value;
 
 use super::fallback;
+use super::sentences::SentenceSplitter;
 use crate::config::Config;
-use crate::llm::client::{ChatMessage, ChatOptions};
+use crate::llm::client::{ChatMessage, ChatOptions, LlmError};
 use crate::llm::resolve::{LlmPurpose, LlmRegistry};
 use crate::modes::working::commands::VoiceCommand;
 use crate::modes::working::intent::{Intent, intent_messages, parse_intent};
 use crate::net::handle::{ConnEvent, ConnHandle};
+use crate::tts::{SpeechEncoder, Tts};
 
 /// Two workers: one slow LLM answer must not queue every other device's turn,
 /// and a 2-core box gains nothing from more threads that mostly wait on I/O.
@@ -31,43 +39,87 @@ const INTENT_MAX_TOKENS: u32 = 40;
 /// A spoken answer is short; a stuck LLM must still end the turn.
 const CHAT_DEADLINE: Duration = Duration::from_secs(30);
 const CHAT_MAX_TOKENS: u32 = 300;
+/// Per sentence: espeak needs milliseconds, a remote TTS may need seconds.
+const TTS_DEADLINE: Duration = Duration::from_secs(15);
+/// PROTOCOL.md §3.1: a device tool call times out after 10 s.
+pub const MCP_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// LLM ↔ tool round trips per turn, so a model looping on tools still ends.
+const MAX_TOOL_ROUNDS: usize = 3;
 
 const WORKING_PROMPT: &str = "You are the voice assistant on a team member's badge while they work \
 through their team's task board. Answer in one or two short spoken sentences, in the language the \
 user spoke, without markdown or lists.";
 const CHAT_PROMPT: &str = "You are a friendly voice assistant on a small badge. Answer in one to \
-three short spoken sentences, in the language the user spoke, without markdown or lists.";
+three short spoken sentences, in the language the user spoke, without markdown, lists or emoji.";
 
 /// One utterance to answer.
 pub struct ReplyJob {
     pub origin: ConnHandle,
     pub config: Arc<Config>,
     pub utterance: String,
-    /// `Working` asks the intent LLM first; `Chat` goes straight to chat.
+    /// `Working` asks the intent LLM first; other purposes go straight to chat.
     pub purpose: LlmPurpose,
+    /// Replaces the purpose's system prompt (a greeting, a goodbye).
+    pub system_prompt: Option<String>,
     /// Earlier exchanges of this connection, oldest first.
     pub history: Vec<ChatMessage>,
     /// Working mode: the sender's group's tasks in storage order, for the intent prompt.
     pub group_tasks: Vec<Value>,
-    /// The connection's turn counter when the job was made: a reply for an
-    /// older turn (aborted, or overtaken) is dropped by the connection.
+    /// This turn's number.
     pub turn: u64,
+    /// The connection's current turn number: when it differs from `turn`
+    /// the turn was aborted or superseded and the job stops.
+    pub gate: Arc<AtomicU64>,
+    /// Synthesize speech (a TTS is configured and the mode does not mute it).
+    pub speak: bool,
+    /// The device's MCP tools as OpenAI function tools; empty when it has none.
+    pub tools: Vec<Value>,
 }
 
-/// What a job produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplyOutcome {
-    /// The intent LLM recognized a task command.
-    Command(VoiceCommand),
-    /// Words to say back: the LLM's answer, or a fallback when it had none.
-    Text { text: String, from_llm: bool },
+impl ReplyJob {
+    fn cancelled(&self) -> bool {
+        self.gate.load(Ordering::Acquire) != self.turn
+    }
 }
 
+/// What a turn sends its connection, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AssistantReply {
-    pub turn: u64,
-    pub utterance: String,
-    pub outcome: ReplyOutcome,
+pub enum AssistantEvent {
+    /// The intent LLM recognized a task command; the turn ends here.
+    Command { turn: u64, command: VoiceCommand },
+    /// One sentence to show and, when `packets` is not empty, to play
+    /// (60 ms Opus packets, 16 kHz mono, without binary framing).
+    Sentence {
+        turn: u64,
+        text: String,
+        packets: Vec<Vec<u8>>,
+    },
+    /// The answer is complete. `reply` is the LLM's whole answer for the
+    /// conversation history; `None` when a fallback spoke instead.
+    Done {
+        turn: u64,
+        utterance: String,
+        reply: Option<String>,
+    },
+}
+
+impl AssistantEvent {
+    pub fn turn(&self) -> u64 {
+        match self {
+            AssistantEvent::Command { turn, .. }
+            | AssistantEvent::Sentence { turn, .. }
+            | AssistantEvent::Done { turn, .. } => *turn,
+        }
+    }
+}
+
+/// A device tool call the LLM asked for, to be sent by the connection
+/// (`tools/call` with its next id); the answer goes back on `reply`.
+#[derive(Debug)]
+pub struct McpCall {
+    pub name: String,
+    pub arguments: Value,
+    pub reply: Sender<Result<Value, String>>,
 }
 
 pub struct AssistantService {
@@ -83,8 +135,7 @@ impl AssistantService {
                 .name(format!("assistant-{index}"))
                 .spawn(move || {
                     for job in queue.iter() {
-                        let reply = answer(&job);
-                        job.origin.send(ConnEvent::AssistantReply(reply));
+                        run(&job);
                     }
                 });
             if let Err(e) = spawned {
@@ -95,7 +146,7 @@ impl AssistantService {
     }
 
     /// Queues a turn; when the workers are saturated the device gets the
-    /// fallback text at once rather than silence.
+    /// fallback text at once (unspoken) rather than silence.
     pub fn submit(&self, job: ReplyJob) {
         if let Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) =
             self.jobs.try_send(job)
@@ -105,16 +156,32 @@ impl AssistantService {
                 job.origin.device_id
             );
             let text = fallback_text(&job).to_string();
-            job.origin.send(ConnEvent::AssistantReply(AssistantReply {
-                turn: job.turn,
-                utterance: job.utterance,
-                outcome: ReplyOutcome::Text {
+            send(
+                &job,
+                AssistantEvent::Sentence {
+                    turn: job.turn,
                     text,
-                    from_llm: false,
+                    packets: Vec::new(),
                 },
-            }));
+            );
+            finish(&job, None);
         }
     }
+}
+
+fn send(job: &ReplyJob, event: AssistantEvent) {
+    job.origin.send(ConnEvent::Assistant(event));
+}
+
+fn finish(job: &ReplyJob, reply: Option<String>) {
+    send(
+        job,
+        AssistantEvent::Done {
+            turn: job.turn,
+            utterance: job.utterance.clone(),
+            reply,
+        },
+    );
 }
 
 fn fallback_text(job: &ReplyJob) -> &'static str {
@@ -124,30 +191,55 @@ fn fallback_text(job: &ReplyJob) -> &'static str {
     }
 }
 
-/// Runs one job to its single outcome.
-pub fn answer(job: &ReplyJob) -> AssistantReply {
-    let reply = |outcome| AssistantReply {
-        turn: job.turn,
-        utterance: job.utterance.clone(),
-        outcome,
-    };
+/// Runs one turn: a command, or sentences then `Done` (unless cancelled).
+pub fn run(job: &ReplyJob) {
+    if job.cancelled() {
+        return;
+    }
     if job.purpose == LlmPurpose::Working
         && job.config.selected_module.intent == "llm"
         && let Some(Intent::Command(command)) = recognize_intent(job)
     {
-        return reply(ReplyOutcome::Command(command));
+        send(
+            job,
+            AssistantEvent::Command {
+                turn: job.turn,
+                command,
+            },
+        );
+        return;
     }
-    let outcome = match chat(job) {
-        Some(text) => ReplyOutcome::Text {
-            text,
-            from_llm: true,
-        },
-        None => ReplyOutcome::Text {
-            text: fallback_text(job).to_string(),
-            from_llm: false,
-        },
-    };
-    reply(outcome)
+    if job.cancelled() {
+        return;
+    }
+    let mut speaker = Speaker::new(job);
+    match chat(job, &mut speaker) {
+        Ok(reply) => {
+            speaker.flush();
+            if !speaker.cancelled {
+                finish(job, Some(reply));
+            }
+        }
+        Err(e) => {
+            if job.cancelled() {
+                return;
+            }
+            ::log::warn!(
+                "{} turn for {} failed ({e}); {}",
+                job.purpose,
+                job.origin.device_id,
+                if speaker.sentences == 0 {
+                    "sending the fallback"
+                } else {
+                    "ending the turn"
+                }
+            );
+            if speaker.sentences == 0 {
+                speaker.say(fallback_text(job));
+            }
+            finish(job, None);
+        }
+    }
 }
 
 fn recognize_intent(job: &ReplyJob) -> Option<Intent> {
@@ -155,7 +247,7 @@ fn recognize_intent(job: &ReplyJob) -> Option<Intent> {
     let options = ChatOptions {
         max_tokens: Some(INTENT_MAX_TOKENS),
         temperature: Some(0.0),
-        timeout: None,
+        ..ChatOptions::default()
     };
     let messages = intent_messages(&job.utterance, &job.group_tasks);
     match client.chat(&messages, &options, Instant::now() + INTENT_DEADLINE) {
@@ -180,42 +272,163 @@ fn recognize_intent(job: &ReplyJob) -> Option<Intent> {
     }
 }
 
-/// The chat LLM's answer, trimmed; `None` when there is no LLM, it failed or
-/// it said nothing.
-fn chat(job: &ReplyJob) -> Option<String> {
-    let client = LlmRegistry::global().resolve(&job.config, job.purpose)?;
-    let prompt = match job.purpose {
+/// Turns the streamed answer into sentences, speaks each one and sends it.
+struct Speaker<'j> {
+    job: &'j ReplyJob,
+    splitter: SentenceSplitter,
+    tts: Option<(Arc<dyn Tts>, SpeechEncoder)>,
+    sentences: usize,
+    /// The turn stopped being current while we streamed.
+    cancelled: bool,
+}
+
+impl<'j> Speaker<'j> {
+    fn new(job: &'j ReplyJob) -> Self {
+        let tts = job
+            .speak
+            .then(|| crate::tts::resolve(&job.config))
+            .flatten()
+            .and_then(|tts| match SpeechEncoder::new() {
+                Ok(encoder) => Some((tts, encoder)),
+                Err(e) => {
+                    ::log::warn!("no Opus encoder for speech ({e}); answering in text");
+                    None
+                }
+            });
+        Speaker {
+            job,
+            splitter: SentenceSplitter::default(),
+            tts,
+            sentences: 0,
+            cancelled: false,
+        }
+    }
+
+    /// One streamed piece of the answer; `Break` once the turn is cancelled.
+    fn delta(&mut self, delta: &str) -> ControlFlow<()> {
+        for sentence in self.splitter.push(delta) {
+            self.say(&sentence);
+        }
+        if self.job.cancelled() {
+            self.cancelled = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Whatever the splitter still holds.
+    fn flush(&mut self) {
+        if let Some(rest) = self.splitter.finish() {
+            self.say(&rest);
+        }
+    }
+
+    fn say(&mut self, text: &str) {
+        if self.cancelled || self.job.cancelled() {
+            self.cancelled = true;
+            return;
+        }
+        let packets = match &mut self.tts {
+            Some((tts, encoder)) => {
+                let spoken = tts
+                    .synthesize(text, Instant::now() + TTS_DEADLINE)
+                    .map_err(|e| e.to_string())
+                    .and_then(|pcm| encoder.encode(&pcm).map_err(|e| e.to_string()));
+                spoken.unwrap_or_else(|e| {
+                    // The text still goes out: the badge shows it.
+                    ::log::warn!("TTS by {} failed ({e}); sentence sent as text", tts.name());
+                    Vec::new()
+                })
+            }
+            None => Vec::new(),
+        };
+        self.sentences += 1;
+        send(
+            self.job,
+            AssistantEvent::Sentence {
+                turn: self.job.turn,
+                text: text.to_string(),
+                packets,
+            },
+        );
+    }
+}
+
+/// The streamed chat answer, spoken sentence by sentence as it arrives; the
+/// device's tools are called when the LLM asks for them. Returns the whole
+/// answer text.
+fn chat(job: &ReplyJob, speaker: &mut Speaker) -> Result<String, LlmError> {
+    let Some(client) = LlmRegistry::global().resolve(&job.config, job.purpose) else {
+        return Err(LlmError::Unavailable("no LLM configured".into()));
+    };
+    let prompt = job.system_prompt.as_deref().unwrap_or(match job.purpose {
         LlmPurpose::Working => WORKING_PROMPT,
         _ => CHAT_PROMPT,
-    };
+    });
     let mut messages = Vec::with_capacity(job.history.len() + 2);
     messages.push(ChatMessage::system(prompt));
     messages.extend(job.history.iter().cloned());
     messages.push(ChatMessage::user(job.utterance.clone()));
     let options = ChatOptions {
         max_tokens: Some(CHAT_MAX_TOKENS),
+        tools: job.tools.clone(),
         ..ChatOptions::default()
     };
-    match client.chat(&messages, &options, Instant::now() + CHAT_DEADLINE) {
-        Ok(answer) => {
-            let text = answer.content.trim().to_string();
+    let deadline = Instant::now() + CHAT_DEADLINE;
+    let mut answer = String::new();
+    for round in 0..=MAX_TOOL_ROUNDS {
+        let reply = client.chat_stream(&messages, &options, deadline, &mut |delta| {
+            speaker.delta(delta)
+        })?;
+        answer.push_str(&reply.content);
+        if reply.tool_calls.is_empty() || round == MAX_TOOL_ROUNDS {
             ::log::info!(
-                "{} reply for {} by {}: {} chars ({} ms)",
+                "{} reply for {} by {}: {} chars, {} sentences ({} ms)",
                 job.purpose,
                 job.origin.device_id,
                 client.name(),
-                text.chars().count(),
-                answer.elapsed.as_millis()
+                answer.chars().count(),
+                speaker.sentences,
+                reply.elapsed.as_millis()
             );
-            (!text.is_empty()).then_some(text)
+            return Ok(answer.trim().to_string());
         }
-        Err(e) => {
+        messages.push(ChatMessage::assistant_tool_calls(reply.tool_calls.clone()));
+        for call in &reply.tool_calls {
+            let result = call_device_tool(job, &call.name, &call.arguments);
+            messages.push(ChatMessage::tool_result(call.id.clone(), result));
+        }
+        if job.cancelled() {
+            return Err(LlmError::Cancelled);
+        }
+    }
+    Ok(answer.trim().to_string())
+}
+
+/// Asks the device to run one of its MCP tools; the result (or the error)
+/// as the text the LLM reads back.
+fn call_device_tool(job: &ReplyJob, name: &str, arguments: &str) -> String {
+    let arguments: Value =
+        serde_json::from_str(arguments).unwrap_or(Value::Object(Default::default()));
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    let call = McpCall {
+        name: name.to_string(),
+        arguments,
+        reply,
+    };
+    if !job.origin.send(ConnEvent::McpCall(call)) {
+        return format!("{{\"error\":\"device unreachable for tool {name}\"}}");
+    }
+    match answer.recv_timeout(MCP_CALL_TIMEOUT) {
+        Ok(Ok(result)) => result.to_string(),
+        Ok(Err(message)) => serde_json::json!({"error": message}).to_string(),
+        Err(_) => {
             ::log::warn!(
-                "{} reply for {} failed ({e}); sending the fallback",
-                job.purpose,
-                job.origin.device_id
+                "device {} did not answer tools/call {name} within {} s",
+                job.origin.device_id,
+                MCP_CALL_TIMEOUT.as_secs()
             );
-            None
+            serde_json::json!({"error": format!("tool {name} timed out")}).to_string()
         }
     }
 }

@@ -75,6 +75,7 @@ pub fn build(
             max_tokens: Some(MAX_TOKENS),
             temperature: None,
             timeout: Some(TIMEOUT),
+            ..ChatOptions::default()
         };
         match client.chat(&messages, &options, Instant::now() + TIMEOUT) {
             Ok(reply) => parse(&reply.content),

@@ -372,6 +372,7 @@ pub fn summarize_with(
         max_tokens: Some(budget),
         temperature: None,
         timeout: Some(SUMMARY_TIMEOUT),
+        ..ChatOptions::default()
     };
     let deadline = deadline.min(Instant::now() + SUMMARY_TIMEOUT);
     on_progress(SummaryProgress::LlmStart { max_tokens: budget });
@@ -453,11 +454,7 @@ mod tests {
                 .push((messages.to_vec(), options.clone()));
             self.answer.clone().map(|content| ChatReply {
                 content,
-                model: None,
-                finish_reason: None,
-                prompt_tokens: None,
-                completion_tokens: None,
-                elapsed: Duration::ZERO,
+                ..ChatReply::default()
             })
         }
     }

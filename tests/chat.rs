@@ -1,0 +1,388 @@
+//! Chat turns end to end (PROTOCOL.md §3.1, §2.4): a real WebSocket device,
+//! a local streaming chat-completions stub for the LLM, espeak-ng for speech,
+//! real Opus on the downlink; and the device's MCP tools.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::llm_stub::{Behavior, LlmStub};
+use common::{Device, Received, Server};
+use huddle::protocol::framing::{FramingVersion, PacketKind, decode};
+use serde_json::{Value, json};
+
+const LONG_ANSWER: &str = "Once upon a time there was a small badge. It listened to every meeting. \
+It wrote down every decision. One day it learned to speak. Everyone in the office was amazed. \
+The end of the story is a happy one.";
+
+fn config(stub: &LlmStub, extra: &str) -> String {
+    format!(
+        "[selected_module]\nllm = \"talker\"\ntts = \"voice\"\n[tts.voice]\ntype = \"espeak\"\nvoice = \"en-us\"\n{}{extra}",
+        stub.toml_table("talker", "chat-model")
+    )
+}
+
+/// A v3 device that said hello (with `features`) and drained its welcome.
+fn talking_device(server: &Server, features: Value) -> Device {
+    let mut device = server.registered_device(
+        "/xiaozhi/v1/",
+        &[
+            ("Device-Id", "aa:bb:cc:00:11:22"),
+            ("Protocol-Version", "3"),
+        ],
+    );
+    device.send_json(
+        json!({"type":"hello","version":3,"transport":"websocket","features":features,
+        "audio_params":{"format":"opus","sample_rate":16000,"channels":1,"frame_duration":60}}),
+    );
+    device.recv_until(Duration::from_secs(5), |v| v["type"] == "hello");
+    device
+}
+
+/// What arrived, with arrival times, until `tts stop` or `timeout`.
+enum Heard {
+    Json(Value),
+    Audio(Vec<u8>),
+}
+
+fn listen_turn(device: &mut Device, timeout: Duration) -> Vec<(Instant, Heard)> {
+    let deadline = Instant::now() + timeout;
+    let mut heard = Vec::new();
+    while Instant::now() < deadline {
+        match device.next(deadline.saturating_duration_since(Instant::now())) {
+            Received::Json(v) if v["type"] == "server" => {}
+            Received::Json(v) => {
+                let stop = v["type"] == "tts" && v["state"] == "stop";
+                heard.push((Instant::now(), Heard::Json(v)));
+                if stop {
+                    break;
+                }
+            }
+            Received::Binary(frame) => {
+                let packet = decode(FramingVersion::V3, &frame).expect("v3 downlink framing");
+                assert_eq!(packet.kind, PacketKind::Opus);
+                heard.push((Instant::now(), Heard::Audio(packet.payload.to_vec())));
+            }
+            Received::Closed(c) => panic!("closed mid-turn: {c:?}"),
+            Received::Timeout => break,
+        }
+    }
+    heard
+}
+
+fn messages(heard: &[(Instant, Heard)]) -> Vec<&Value> {
+    heard
+        .iter()
+        .filter_map(|(_, h)| match h {
+            Heard::Json(v) => Some(v),
+            Heard::Audio(_) => None,
+        })
+        .collect()
+}
+
+/// The turn's shape: message kinds in order, with `audio×N` runs.
+fn shape(heard: &[(Instant, Heard)]) -> Vec<String> {
+    let mut shape: Vec<String> = Vec::new();
+    for (_, h) in heard {
+        let item = match h {
+            Heard::Json(v) if v["type"] == "tts" => format!("tts {}", v["state"].as_str().unwrap()),
+            Heard::Json(v) if v["type"] == "audio" => "transcription".to_string(),
+            Heard::Json(v) => v["type"].as_str().unwrap().to_string(),
+            Heard::Audio(_) => "audio".to_string(),
+        };
+        if item == "audio" && shape.last().is_some_and(|s| s == "audio") {
+            continue;
+        }
+        shape.push(item);
+    }
+    shape
+}
+
+#[test]
+fn a_turn_streams_sentences_with_paced_valid_opus_in_order() {
+    let stub = LlmStub::with(Behavior::Reply(
+        "It is sunny today. Enjoy your walk in the park!".into(),
+    ));
+    let server = Server::start(&config(&stub, ""));
+    let mut device = talking_device(&server, json!({}));
+    device.send_json(json!({"type":"listen","state":"detect","text":"what is the weather like"}));
+    let heard = listen_turn(&mut device, Duration::from_secs(20));
+    assert_eq!(shape(&heard), expected_shape());
+    let sentences: Vec<&str> = messages(&heard)
+        .iter()
+        .filter(|m| m["state"] == "sentence_start")
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(
+        sentences,
+        ["It is sunny today.", "Enjoy your walk in the park!"]
+    );
+    assert!(
+        messages(&heard)
+            .iter()
+            .all(|m| m["session_id"].as_str().is_some_and(|s| !s.is_empty())),
+        "every conversation message carries session_id"
+    );
+    // The LLM was asked to stream.
+    assert_eq!(stub.requests()[0].body["stream"], true);
+    // Every packet is valid 16 kHz mono Opus of 60 ms.
+    let mut decoder = opus::Decoder::new(16_000, opus::Channels::Mono).unwrap();
+    let audio: Vec<(Instant, &Vec<u8>)> = heard
+        .iter()
+        .filter_map(|(t, h)| match h {
+            Heard::Audio(p) => Some((*t, p)),
+            Heard::Json(_) => None,
+        })
+        .collect();
+    assert!(
+        audio.len() >= 20,
+        "{} packets for two sentences",
+        audio.len()
+    );
+    let mut pcm = vec![0i16; 5760];
+    let mut energy = 0f64;
+    for (_, packet) in &audio {
+        let samples = decoder.decode(packet, &mut pcm, false).expect("valid Opus");
+        assert_eq!(samples, 960, "60 ms at 16 kHz");
+        energy += pcm[..samples]
+            .iter()
+            .map(|s| f64::from(*s).powi(2))
+            .sum::<f64>();
+    }
+    assert!(
+        energy > 1e9,
+        "the answer is audible speech, energy {energy}"
+    );
+    // Pacing: three at once, then one per 60 ms — never early.
+    let first = audio[0].0;
+    for (k, (at, _)) in audio.iter().enumerate().skip(3) {
+        let earliest = Duration::from_millis(55 * (k as u64 - 2));
+        assert!(
+            at.duration_since(first) + Duration::from_millis(10) >= earliest,
+            "packet {k} arrived {:?} after the first, before {earliest:?}",
+            at.duration_since(first)
+        );
+    }
+    let gaps: Vec<Duration> = audio[3..].windows(2).map(|w| w[1].0 - w[0].0).collect();
+    let mean = gaps.iter().sum::<Duration>() / gaps.len() as u32;
+    assert!(
+        mean >= Duration::from_millis(55) && mean <= Duration::from_millis(80),
+        "mean gap {mean:?}"
+    );
+}
+
+fn expected_shape() -> Vec<String> {
+    [
+        "stt",
+        "transcription",
+        "llm",
+        "tts start",
+        "tts sentence_start",
+        "audio",
+        "tts sentence_end",
+        "tts sentence_start",
+        "audio",
+        "tts sentence_end",
+        "tts stop",
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn abort_mid_answer_stops_audio_at_once_and_ends_with_tts_stop() {
+    let stub = LlmStub::with(Behavior::Reply(LONG_ANSWER.into()));
+    let server = Server::start(&config(&stub, ""));
+    let mut device = talking_device(&server, json!({}));
+    device.send_json(json!({"type":"listen","state":"detect","text":"tell me a story"}));
+    // Wait until the answer is playing.
+    let mut packets = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while packets < 5 && Instant::now() < deadline {
+        if let Received::Binary(_) = device.next(Duration::from_millis(500)) {
+            packets += 1;
+        }
+    }
+    assert_eq!(packets, 5, "the answer started playing");
+    let aborted = Instant::now();
+    device.send_json(json!({"type":"abort","reason":"wake_word_detected"}));
+    let mut late_audio = 0;
+    let mut stop_at = None;
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        match device.next(Duration::from_millis(100)) {
+            Received::Binary(_) if aborted.elapsed() > Duration::from_millis(100) => {
+                late_audio += 1
+            }
+            Received::Json(v) if v["type"] == "tts" && v["state"] == "stop" => {
+                stop_at.get_or_insert(aborted.elapsed());
+            }
+            Received::Json(v) if v["type"] == "tts" && v["state"] == "sentence_start" => {
+                panic!("a new sentence after abort: {v}")
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(late_audio, 0, "audio more than 100 ms after abort");
+    let stop_at = stop_at.expect("tts stop after abort");
+    assert!(
+        stop_at < Duration::from_millis(500),
+        "tts stop after {stop_at:?}"
+    );
+}
+
+#[test]
+fn an_llm_that_is_down_still_ends_the_turn_with_an_apology_and_tts_stop() {
+    let mut stub = LlmStub::start();
+    let server = Server::start(&config(&stub, ""));
+    stub.shutdown();
+    let mut device = talking_device(&server, json!({}));
+    device.send_json(json!({"type":"listen","state":"detect","text":"are you there"}));
+    let heard = listen_turn(&mut device, Duration::from_secs(20));
+    let said: Vec<&str> = messages(&heard)
+        .iter()
+        .filter(|m| m["state"] == "sentence_start")
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(said.len(), 1, "{:?}", shape(&heard));
+    assert!(said[0].contains("Sorry"), "{said:?}");
+    assert_eq!(shape(&heard).last().map(String::as_str), Some("tts stop"));
+    assert!(
+        heard.iter().any(|(_, h)| matches!(h, Heard::Audio(_))),
+        "the apology is spoken"
+    );
+}
+
+#[test]
+fn a_device_that_never_answers_mcp_still_gets_its_answer() {
+    let stub = LlmStub::with(Behavior::Reply("Here I am.".into()));
+    let server = Server::start(&config(&stub, ""));
+    let mut device = talking_device(&server, json!({"mcp": true}));
+    // The server opened MCP; this device ignores it.
+    let mcp = device.recv_until(Duration::from_secs(5), |v| v["type"] == "mcp");
+    assert_eq!(mcp["payload"]["method"], "initialize");
+    assert_eq!(mcp["payload"]["id"], 1);
+    let list = device.recv_until(Duration::from_secs(5), |v| v["type"] == "mcp");
+    assert_eq!(list["payload"]["method"], "tools/list");
+    let asked = Instant::now();
+    device.send_json(json!({"type":"listen","state":"detect","text":"are you there"}));
+    let heard = listen_turn(&mut device, Duration::from_secs(20));
+    assert!(
+        messages(&heard).iter().any(|m| m["text"] == "Here I am."),
+        "{:?}",
+        shape(&heard)
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        asked.elapsed()
+    );
+    // No tools were listed, so none were offered.
+    assert!(stub.requests()[0].body.get("tools").is_none());
+}
+
+#[test]
+fn an_mcp_tool_is_called_when_the_llm_asks_for_it() {
+    let stub = LlmStub::start();
+    stub.script(vec![
+        Behavior::ToolCall {
+            name: "self.audio_speaker.set_volume".into(),
+            arguments: r#"{"volume":30}"#.into(),
+        },
+        Behavior::Reply("The volume is now thirty.".into()),
+    ]);
+    let server = Server::start(&config(&stub, ""));
+    let mut device = talking_device(&server, json!({"mcp": true}));
+    device.recv_until(Duration::from_secs(5), |v| {
+        v["payload"]["method"] == "tools/list"
+    });
+    device.send_json(json!({"type":"mcp","payload":{"jsonrpc":"2.0","id":2,"result":{"tools":[
+        {"name":"self.audio_speaker.set_volume","description":"Set the speaker volume",
+         "inputSchema":{"type":"object","properties":{"volume":{"type":"integer"}},"required":["volume"]}}
+    ]}}}));
+    std::thread::sleep(Duration::from_millis(200));
+    device.send_json(
+        json!({"type":"listen","state":"detect","text":"turn the volume down to thirty"}),
+    );
+    let call = device.recv_until(Duration::from_secs(10), |v| {
+        v["type"] == "mcp" && v["payload"]["method"] == "tools/call"
+    });
+    assert_eq!(call["payload"]["id"], 3);
+    assert_eq!(
+        call["payload"]["params"]["name"],
+        "self.audio_speaker.set_volume"
+    );
+    assert_eq!(
+        call["payload"]["params"]["arguments"],
+        json!({"volume": 30})
+    );
+    device.send_json(json!({"type":"mcp","payload":{"jsonrpc":"2.0","id":3,
+        "result":{"content":[{"type":"text","text":"volume=30"}],"isError":false}}}));
+    let heard = listen_turn(&mut device, Duration::from_secs(20));
+    assert!(
+        messages(&heard)
+            .iter()
+            .any(|m| m["text"] == "The volume is now thirty."),
+        "{:?}",
+        shape(&heard)
+    );
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].body["tools"][0]["function"]["name"],
+        "self.audio_speaker.set_volume"
+    );
+    let followup = requests[1].body["messages"].as_array().unwrap();
+    let tool_result = followup
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("tool message");
+    assert!(
+        tool_result["content"]
+            .as_str()
+            .unwrap()
+            .contains("volume=30")
+    );
+}
+
+#[test]
+fn wake_words_exit_commands_and_the_working_phrase_follow_the_pipeline() {
+    let stub = LlmStub::with(Behavior::Reply("Hi, how can I help?".into()));
+    let server = Server::start(&config(&stub, ""));
+    let mut device = talking_device(&server, json!({}));
+    // A wake word starts a greeting turn.
+    device.send_json(json!({"type":"listen","state":"detect","text":"你好小智"}));
+    let heard = listen_turn(&mut device, Duration::from_secs(20));
+    assert!(
+        messages(&heard)
+            .iter()
+            .any(|m| m["text"] == "Hi, how can I help?")
+    );
+    let system = stub.requests()[0].body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(system.contains("wake word"), "{system}");
+    // The working-mode phrase switches mode, with no chat turn.
+    device.send_json(json!({"type":"listen","state":"detect","text":"进入工作模式"}));
+    let stt = device.recv(Duration::from_secs(5));
+    assert_eq!(
+        (
+            stt["type"].as_str(),
+            stt["intent"].as_str(),
+            stt["target_mode"].as_str()
+        ),
+        (Some("stt"), Some("mode_switch"), Some("working"))
+    );
+    device.recv_until(Duration::from_secs(5), |v| {
+        v["type"] == "mode" && v["status"] == "ok"
+    });
+    let listen = device.recv_until(Duration::from_secs(5), |v| v["type"] == "listen");
+    assert_eq!(listen["mode"], "manual");
+    assert_eq!(stub.requests().len(), 1, "no chat turn for the mode switch");
+    // An exit command closes the connection.
+    device.send_json(json!({"type":"listen","state":"detect","text":"退出"}));
+    let (code, reason) = device.expect_close(Duration::from_secs(5));
+    assert_eq!((code, reason.as_str()), (1000, "exit command"));
+}
