@@ -134,10 +134,19 @@ fn collect(device: &mut common::Device, results: usize, timeout: Duration) -> Ve
     let deadline = Instant::now() + timeout;
     let mut seen: Vec<Value> = Vec::new();
     while Instant::now() < deadline {
+        // A result is a transcription line, or a `tts stop` that ends a
+        // failed utterance (one with no `tts start` before it: a chat turn's
+        // answer has both).
+        let state = |s: &str| {
+            seen.iter()
+                .filter(|v| v["type"] == "tts" && v["state"] == s)
+                .count()
+        };
         let done = seen
             .iter()
-            .filter(|v| v["event"] == "transcription" || v["type"] == "tts")
-            .count();
+            .filter(|v| v["event"] == "transcription")
+            .count()
+            + state("stop").saturating_sub(state("start"));
         if done >= results {
             break;
         }

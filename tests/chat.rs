@@ -386,3 +386,87 @@ fn wake_words_exit_commands_and_the_working_phrase_follow_the_pipeline() {
     let (code, reason) = device.expect_close(Duration::from_secs(5));
     assert_eq!((code, reason.as_str()), (1000, "exit command"));
 }
+
+#[test]
+fn a_spoken_question_through_the_simulator_gets_a_spoken_answer() {
+    let stub = LlmStub::with(Behavior::Reply(
+        "It will be sunny and warm. Take a hat.".into(),
+    ));
+    let whisper = format!(
+        "[asr.whisper]\ntype = \"whisper\"\nmodel = \"{}\"\nlanguage = \"en\"\nthreads = 2\n",
+        common::asr_service::whisper_model().display()
+    );
+    let server = Server::start(&config(&stub, &whisper));
+    let wav = common::audio::fixtures_dir().join("question.wav");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_huddle"))
+        .args([
+            "device",
+            "--url",
+            &server.ws_url("/xiaozhi/v1/"),
+            "--protocol",
+            "3",
+        ])
+        .args(["--mode", "auto", "--linger-ms", "8000", "--wav"])
+        .arg(&wav)
+        .output()
+        .expect("run huddle device");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "simulator failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // One printed line per JSON message: `[<ms> ms] {...}`.
+    let messages: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix('['))
+        .filter_map(|l| l.split_once(" ms] "))
+        .filter_map(|(_, json)| serde_json::from_str(json).ok())
+        .filter(|m: &Value| m["type"] != "server" && m["type"] != "workflow")
+        .collect();
+    let kinds: Vec<String> = messages
+        .iter()
+        .map(|m| match m["type"].as_str().unwrap_or("") {
+            "tts" => format!("tts {}", m["state"].as_str().unwrap_or("")),
+            other => other.to_string(),
+        })
+        .filter(|k| k != "hello" && k != "mcp")
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "stt",
+            "audio",
+            "llm",
+            "tts start",
+            "tts sentence_start",
+            "tts sentence_end",
+            "tts sentence_start",
+            "tts sentence_end",
+            "tts stop"
+        ],
+        "{stdout}"
+    );
+    let stt = messages.iter().find(|m| m["type"] == "stt").expect("stt");
+    let heard = stt["text"].as_str().unwrap().to_lowercase();
+    assert!(heard.contains("weather"), "{heard}");
+    // The question reached the LLM as the user's words.
+    let asked = &stub.requests()[0].body["messages"];
+    let last = asked.as_array().unwrap().last().unwrap();
+    assert!(
+        last["content"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("weather")
+    );
+    // The simulator counted the answer's audio frames.
+    let report = stdout.lines().last().unwrap_or_default();
+    let frames: usize = report
+        .split("(and ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(frames >= 20, "{report}");
+}

@@ -85,6 +85,16 @@ pub fn abort(session: &mut Session, out: &mut Outbox) {
     out.text(tts_state(session, "stop"));
 }
 
+/// Drops a turn in progress without a word (a meeting starts: meeting mode
+/// never chats); a device that was already speaking still gets `tts stop`.
+pub fn cancel(session: &mut Session, out: &mut Outbox) {
+    session.turn_gate.fetch_add(1, Ordering::AcqRel);
+    session.turn_in_flight = false;
+    if session.playback.clear() {
+        out.text(tts_state(session, "stop"));
+    }
+}
+
 /// One step of one of our turns; steps of superseded turns are dropped.
 pub fn on_event(
     session: &mut Session,

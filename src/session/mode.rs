@@ -21,6 +21,7 @@ pub fn handle(
         .unwrap_or_else(|_| serde_json::json!({}));
     match (request.state, request.mode) {
         (ModeState::Start, ModeName::Meeting) => {
+            super::chat::cancel(session, out);
             let extra = meeting::start(session, ctx, out);
             if let (Some(ack), Value::Object(extra)) = (ack.as_object_mut(), extra) {
                 ack.extend(extra);
