@@ -13,14 +13,18 @@
 //!   the per-connection event loop.
 //! - [`session`]: per-connection protocol state and one handler per message
 //!   family; separate from [`net`] so the rules are tested without sockets.
-//! - [`http`]: plain HTTP requests on the device port (OTA, health, metrics).
-//! - [`modes`]: meeting (and later working, coding, chat) mode behaviour.
+//! - [`http`]: plain HTTP requests on the device port (OTA, health, metrics,
+//!   the meeting archive and workflow APIs).
+//! - [`modes`]: what each mode does with speech and messages: meeting
+//!   (transcript, summary, archive), working (task commands, intent), coding
+//!   (log insights) and chat (the assistant workers behind spoken turns).
 //! - [`metrics`]: process-wide counters rendered as Prometheus text.
 //! - [`context`]: what every connection shares with the rest of the server.
 //! - [`shutdown`]: the process-wide stop signal.
 //! - [`store`]: meeting storage: journals, finalized meetings, shards, index.
 //! - [`webhook`]: signed background POSTs of final meeting summaries, with one retry.
-//! - [`workflow`]: workflow tasks: validation, groups, and the `tasks.json` store.
+//! - [`workflow`]: workflow tasks: validation, groups, the `tasks.json` store and
+//!   the thread that writes it and sends each changed group its snapshot.
 //! - [`server`]: wires the threads together and runs until shutdown.
 //! - [`device`]: the badge simulator behind `huddle device` (WAV in, Opus out).
 

@@ -470,3 +470,39 @@ fn a_spoken_question_through_the_simulator_gets_a_spoken_answer() {
         .unwrap_or(0);
     assert!(frames >= 20, "{report}");
 }
+
+#[test]
+fn a_long_answer_is_never_cut_off_by_the_idle_timer() {
+    // 12 deltas, 3 s apart: the answer takes ~35 s, longer than the 30 s idle
+    // deadline (warning at 25 s) that began when the question was asked.
+    let answer = "One two three four. Five six seven eight. ".repeat(6);
+    let stub = LlmStub::with(Behavior::StreamSlow(answer, Duration::from_secs(3)));
+    let server = Server::start(&config(
+        &stub,
+        "[idle]\nidle_timeout_s = 30\nidle_buffer_s = 0\nwarning_s = 5\n",
+    ));
+    let mut device = talking_device(&server, json!({}));
+    let asked = Instant::now();
+    device.send_json(json!({"type":"listen","state":"detect","text":"count slowly for me"}));
+    let mut stopped_at = None;
+    while asked.elapsed() < Duration::from_secs(50) && stopped_at.is_none() {
+        match device.next(Duration::from_millis(500)) {
+            Received::Json(v) if v["event"] == "timeout_warning" => {
+                panic!(
+                    "idle warning {:?} into a turn still speaking",
+                    asked.elapsed()
+                )
+            }
+            Received::Json(v) if v["type"] == "tts" && v["state"] == "stop" => {
+                stopped_at = Some(asked.elapsed());
+            }
+            Received::Closed(c) => panic!("closed mid-answer: {c:?}"),
+            _ => {}
+        }
+    }
+    let stopped_at = stopped_at.expect("the answer ended");
+    assert!(
+        stopped_at > Duration::from_secs(30),
+        "answer took {stopped_at:?}"
+    );
+}

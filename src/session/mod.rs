@@ -3,8 +3,11 @@
 //! the handlers append frames and a possible close to an [`Outbox`], and the
 //! connection loop does the I/O.
 //!
-//! One file per message family: [`hello`], [`listen`], [`mode`], [`admin`];
-//! [`idle`] and [`abuse`] hold the two time-based rules.
+//! One file per message family: [`hello`], [`listen`], [`mode`], [`admin`],
+//! [`meeting`], [`coding`], [`workflow`], [`mcp`]; [`transcript`] is the user
+//! text pipeline, [`chat`] the connection's side of spoken turns and
+//! [`playback`] their paced downlink; [`idle`] and [`abuse`] hold the two
+//! time-based rules.
 
 pub mod abuse;
 pub mod admin;
