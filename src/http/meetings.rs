@@ -51,28 +51,9 @@ pub fn answer(head: &RequestHead, rest: &str, full_path: &str, ctx: &ApiContext)
 
 type Answer = Result<Response, Response>;
 
-fn ok(data: Value) -> Response {
-    Response::json(200, json!({"success": true, "data": data}))
-}
-
-fn bad_request(message: String) -> Response {
-    Response::error(400, "BAD_REQUEST", &message)
-}
-
-fn not_found(id: &str) -> Response {
-    // Ids that fail the pattern may be long or odd; the message stays short.
-    let shown: String = id.chars().take(80).collect();
-    Response::error(404, "NOT_FOUND", &format!("meeting {shown} not found"))
-}
-
-fn internal(message: String) -> Response {
-    ::log::warn!("meeting API: {message}");
-    Response::error(500, "INTERNAL", &message)
-}
-
 fn store<'a>(ctx: &ApiContext<'a>) -> Result<&'a MeetingStore, Response> {
     ctx.store.ok_or_else(|| {
-        internal(format!(
+        Response::internal("meeting", &format!(
             "meeting storage is unavailable: storage.data_dir {} could not be opened at startup",
             ctx.config.storage.data_dir.display()
         ))
@@ -93,7 +74,7 @@ fn uint_param(head: &RequestHead, name: &str) -> Result<Option<u64>, Response> {
         return Ok(None);
     };
     parse_uint(&value).map(Some).ok_or_else(|| {
-        bad_request(format!(
+        Response::bad_request(&format!(
             "{name} must be a non-negative integer, got {value:?}"
         ))
     })
@@ -115,7 +96,7 @@ fn ts_param(head: &RequestHead, name: &str) -> Result<Option<u64>, Response> {
         .or_else(|| parse_rfc3339_ms(&value))
         .map(Some)
         .ok_or_else(|| {
-            bad_request(format!(
+            Response::bad_request(&format!(
                 "{name} must be milliseconds since the epoch or an RFC 3339 time (e.g. 2025-08-18T02:42:00Z), got {value:?}"
             ))
         })
@@ -134,20 +115,24 @@ fn recent(head: &RequestHead, ctx: &ApiContext) -> Answer {
     let store = store(ctx)?;
     let items = store
         .recent(limit as usize, device.as_deref(), from_ts, to_ts)
-        .map_err(|e| internal(format!("cannot read the meeting index: {e}")))?;
-    Ok(ok(serde_json::to_value(items).unwrap_or_else(|_| json!([]))))
+        .map_err(|e| {
+            Response::internal("meeting", &format!("cannot read the meeting index: {e}"))
+        })?;
+    Ok(Response::ok_data(
+        serde_json::to_value(items).unwrap_or_else(|_| json!([])),
+    ))
 }
 
 /// `GET /meetings/{sessionId}?preview=5`
 fn detail(head: &RequestHead, id: &str, ctx: &ApiContext) -> Answer {
     let preview = clamped(uint_param(head, "preview")?, PREVIEW_DEFAULT, PREVIEW_MAX);
     if !valid_session_id(id) {
-        return Err(not_found(id));
+        return Err(Response::meeting_not_found(id));
     }
     let meeting = store(ctx)?
         .load(id)
-        .map_err(|e| internal(format!("cannot read meeting {id}: {e}")))?
-        .ok_or_else(|| not_found(id))?;
+        .map_err(|e| Response::internal("meeting", &format!("cannot read meeting {id}: {e}")))?
+        .ok_or_else(|| Response::meeting_not_found(id))?;
     let mut data = json!({
         "sessionId": meeting.session_id,
         "deviceId": meeting.device_id,
@@ -163,7 +148,7 @@ fn detail(head: &RequestHead, id: &str, ctx: &ApiContext) -> Answer {
     if meeting.recovered {
         data["recovered"] = json!(true);
     }
-    Ok(ok(data))
+    Ok(Response::ok_data(data))
 }
 
 /// `GET /meetings/{sessionId}/transcript?offset=0&limit=100`
@@ -175,13 +160,18 @@ fn transcript(head: &RequestHead, id: &str, ctx: &ApiContext) -> Answer {
         TRANSCRIPT_MAX,
     );
     if !valid_session_id(id) {
-        return Err(not_found(id));
+        return Err(Response::meeting_not_found(id));
     }
     let (items, total) = store(ctx)?
         .transcript(id, offset, limit)
-        .map_err(|e| internal(format!("cannot read the transcript of meeting {id}: {e}")))?
-        .ok_or_else(|| not_found(id))?;
-    Ok(ok(json!({
+        .map_err(|e| {
+            Response::internal(
+                "meeting",
+                &format!("cannot read the transcript of meeting {id}: {e}"),
+            )
+        })?
+        .ok_or_else(|| Response::meeting_not_found(id))?;
+    Ok(Response::ok_data(json!({
         "items": serde_json::to_value(items).unwrap_or_else(|_| json!([])),
         "total": total,
         "offset": offset,

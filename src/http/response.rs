@@ -58,6 +58,29 @@ impl Response {
     }
 
     /// The error envelope `{"success":false,"error":{"code":…,"message":…}}`.
+    /// `200 {"success":true,"data":…}`: the API's success envelope (§5.1).
+    pub fn ok_data(data: serde_json::Value) -> Self {
+        Response::json(200, json!({"success": true, "data": data}))
+    }
+
+    /// `400 BAD_REQUEST` naming the problem.
+    pub fn bad_request(message: &str) -> Self {
+        Response::error(400, "BAD_REQUEST", message)
+    }
+
+    /// `404` for a meeting id; ids that fail the pattern may be long or odd,
+    /// so the message shows at most 80 characters of it.
+    pub fn meeting_not_found(id: &str) -> Self {
+        let shown: String = id.chars().take(80).collect();
+        Response::error(404, "NOT_FOUND", &format!("meeting {shown} not found"))
+    }
+
+    /// `500 INTERNAL`, logged with the API `area` it happened in.
+    pub fn internal(area: &str, message: &str) -> Self {
+        ::log::warn!("{area} API: {message}");
+        Response::error(500, "INTERNAL", message)
+    }
+
     pub fn error(status: u16, code: &str, message: &str) -> Self {
         Response::json(
             status,

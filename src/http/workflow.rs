@@ -64,28 +64,9 @@ type Answer = Result<Response, Response>;
 /// A route's handler: the request head, its body and the server snapshot.
 type Handler = fn(&RequestHead, &[u8], &ApiContext) -> Answer;
 
-fn ok(data: Value) -> Response {
-    Response::json(200, json!({"success": true, "data": data}))
-}
-
-fn bad_request(message: String) -> Response {
-    Response::error(400, "BAD_REQUEST", &message)
-}
-
-fn meeting_not_found(id: &str) -> Response {
-    // Ids that fail the pattern may be long or odd; the message stays short.
-    let shown: String = id.chars().take(80).collect();
-    Response::error(404, "NOT_FOUND", &format!("meeting {shown} not found"))
-}
-
-fn internal(message: String) -> Response {
-    ::log::warn!("workflow API: {message}");
-    Response::error(500, "INTERNAL", &message)
-}
-
 fn tasks<'a>(ctx: &ApiContext<'a>) -> Result<&'a TaskStore, Response> {
     ctx.tasks.ok_or_else(|| {
-        internal(format!(
+        Response::internal("workflow", &format!(
             "workflow storage is unavailable: tasks.json under storage.data_dir {} could not be opened at startup",
             ctx.config.storage.data_dir.display()
         ))
@@ -94,7 +75,7 @@ fn tasks<'a>(ctx: &ApiContext<'a>) -> Result<&'a TaskStore, Response> {
 
 fn meetings<'a>(ctx: &ApiContext<'a>) -> Result<&'a MeetingStore, Response> {
     ctx.store.ok_or_else(|| {
-        internal(format!(
+        Response::internal("workflow", &format!(
             "meeting storage is unavailable: storage.data_dir {} could not be opened at startup",
             ctx.config.storage.data_dir.display()
         ))
@@ -112,13 +93,13 @@ fn param(head: &RequestHead, name: &str) -> Option<String> {
 /// that is absent or normalizes to nothing is a 400 naming `groupKey`.
 fn group_key(raw: Option<String>) -> Result<String, Response> {
     let Some(raw) = raw else {
-        return Err(bad_request(
-            "groupKey is required (e.g. groupKey=94:a9:90)".into(),
+        return Err(Response::bad_request(
+            "groupKey is required (e.g. groupKey=94:a9:90)",
         ));
     };
     let group = normalize_group(&raw);
     if group.is_empty() {
-        return Err(bad_request(format!(
+        return Err(Response::bad_request(&format!(
             "groupKey {raw:?} is empty after normalization"
         )));
     }
@@ -130,7 +111,9 @@ fn group_key(raw: Option<String>) -> Result<String, Response> {
 fn list(head: &RequestHead, _body: &[u8], ctx: &ApiContext) -> Answer {
     let group = group_key(param(head, "groupKey"))?;
     let items = tasks(ctx)?.list_prefix(&group);
-    Ok(ok(json!({"items": items, "groupKey": group})))
+    Ok(Response::ok_data(
+        json!({"items": items, "groupKey": group}),
+    ))
 }
 
 /// The import request's fields: the JSON body's values win over the query's.
@@ -146,12 +129,16 @@ fn import_params(
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(fields)) => fields,
             Ok(other) => {
-                return Err(bad_request(format!(
+                return Err(Response::bad_request(&format!(
                     "body must be a JSON object like {{\"groupKey\":\"94:a9:90\",\"sessionId\":\"…\"}}, got {}",
                     json_kind(&other)
                 )));
             }
-            Err(e) => return Err(bad_request(format!("body is not valid JSON: {e}"))),
+            Err(e) => {
+                return Err(Response::bad_request(&format!(
+                    "body is not valid JSON: {e}"
+                )));
+            }
         }
     };
     let field = |name: &str| -> Result<Option<String>, Response> {
@@ -160,7 +147,7 @@ fn import_params(
             Some(Value::String(s)) => Ok(Some(s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .or_else(|| param(head, name))),
-            Some(other) => Err(bad_request(format!(
+            Some(other) => Err(Response::bad_request(&format!(
                 "{name} must be a string, got {}",
                 json_kind(other)
             ))),
@@ -189,19 +176,21 @@ fn import(head: &RequestHead, body: &[u8], ctx: &ApiContext) -> Answer {
     let record = match session_id {
         Some(sid) => load_meeting(meeting_store, &sid)?,
         None => {
-            let newest = meeting_store
-                .recent(1, None, None, None)
-                .map_err(|e| internal(format!("cannot read the meeting index: {e}")))?;
+            let newest = meeting_store.recent(1, None, None, None).map_err(|e| {
+                Response::internal("workflow", &format!("cannot read the meeting index: {e}"))
+            })?;
             match newest.into_iter().next() {
                 Some(entry) => load_meeting(meeting_store, &entry.session_id)?,
-                None => return Ok(ok(json!({"imported": 0, "ids": []}))),
+                None => return Ok(Response::ok_data(json!({"imported": 0, "ids": []}))),
             }
         }
     };
     let sid = record.session_id.clone();
     let imported = task_store
         .import(meeting_tasks(&record, &group))
-        .map_err(|e| internal(format!("cannot import meeting {sid}: {e}")))?;
+        .map_err(|e| {
+            Response::internal("workflow", &format!("cannot import meeting {sid}: {e}"))
+        })?;
     if !imported.changed_groups.is_empty() {
         send_group_snapshots(task_store, ctx.registry, &imported.changed_groups, None);
     }
@@ -209,7 +198,7 @@ fn import(head: &RequestHead, body: &[u8], ctx: &ApiContext) -> Answer {
         "workflow API: imported {} task(s) from meeting {sid} into group {group}",
         imported.ids.len()
     );
-    Ok(ok(
+    Ok(Response::ok_data(
         json!({"imported": imported.ids.len(), "ids": imported.ids}),
     ))
 }
@@ -218,12 +207,12 @@ fn import(head: &RequestHead, body: &[u8], ctx: &ApiContext) -> Answer {
 /// a stored meeting is a 404.
 fn load_meeting(store: &MeetingStore, sid: &str) -> Result<MeetingRecord, Response> {
     if !valid_session_id(sid) {
-        return Err(meeting_not_found(sid));
+        return Err(Response::meeting_not_found(sid));
     }
     store
         .load_record(sid)
-        .map_err(|e| internal(format!("cannot read meeting {sid}: {e}")))?
-        .ok_or_else(|| meeting_not_found(sid))
+        .map_err(|e| Response::internal("workflow", &format!("cannot read meeting {sid}: {e}")))?
+        .ok_or_else(|| Response::meeting_not_found(sid))
 }
 
 /// The tasks a meeting yields: `summary.actions[n]` → `MEET-<sid>-A<n>`, then

@@ -42,13 +42,8 @@ impl fmt::Display for TtsError {
 
 impl std::error::Error for TtsError {}
 
-/// At most `max` characters of `text`, cut on a character boundary, with `…` when something was cut.
-pub(crate) fn excerpt(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
-}
+/// Error bodies and stderr go to logs cut short, as the LLM client's are.
+pub(crate) use crate::llm::client::excerpt;
 
 #[cfg(test)]
 mod tests {
