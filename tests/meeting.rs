@@ -648,3 +648,81 @@ fn a_disconnected_meeting_not_resumed_in_time_is_finalized_and_archived() {
     assert_eq!(record["segments"][0]["text"], "said before leaving");
     assert!(record.get("recovered").is_none());
 }
+
+/// Every `from`-marked meeting copy `device` receives within `window`.
+fn copies(device: &mut Device, window: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + window;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let common::Received::Json(v) =
+            device.next(deadline.saturating_duration_since(Instant::now()))
+            && v["type"] == "meeting"
+            && v.get("from").is_some()
+        {
+            seen.push(v);
+        }
+    }
+    seen
+}
+
+#[test]
+fn group_broadcast_copies_snippets_transcripts_and_the_summary_to_the_origins_group_only() {
+    let config = format!(
+        "{}[meeting.broadcast]\nenabled = true\nmode = \"group\"\n",
+        meeting_config(None, None, 3000)
+    );
+    let server = Server::start(&config);
+    let mut origin =
+        server.registered_device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:88")]);
+    let mut teammate =
+        server.registered_device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:99")]);
+    let mut stranger =
+        server.registered_device("/xiaozhi/v1/", &[("Device-Id", "11:22:33:44:55:66")]);
+    let session_id = start_meeting(&mut origin);
+    snippet(
+        &mut origin,
+        json!([{"tag":"决策","text":"放弃短信验证码方案"}]),
+    );
+    origin.send_json(json!({"type":"meeting","phase":"finalize"}));
+    let got = copies(&mut teammate, Duration::from_secs(8));
+    let phases: Vec<&str> = got.iter().filter_map(|m| m["phase"].as_str()).collect();
+    assert!(phases.contains(&"snippet"), "{got:?}");
+    assert!(phases.contains(&"summary"), "{got:?}");
+    for copy in &got {
+        assert_eq!(copy["from"], "94:a9:90:07:9d:88");
+        assert_eq!(copy["sessionId"], session_id.as_str());
+    }
+    let snippet_copy = got.iter().find(|m| m["phase"] == "snippet").unwrap();
+    assert_eq!(snippet_copy["items"][0]["text"], "放弃短信验证码方案");
+    assert!(copies(&mut stranger, Duration::from_millis(300)).is_empty());
+    // The origin gets no copy of its own (include_origin is off).
+    assert!(copies(&mut origin, Duration::from_millis(300)).is_empty());
+}
+
+#[test]
+fn session_broadcast_copies_reach_devices_in_meeting_mode_only() {
+    let config = format!(
+        "{}[meeting.broadcast]\nenabled = true\nmode = \"session\"\n",
+        meeting_config(None, None, 3000)
+    );
+    let server = Server::start(&config);
+    let mut origin =
+        server.registered_device("/xiaozhi/v1/", &[("Device-Id", "aa:00:00:00:00:01")]);
+    let mut listener =
+        server.registered_device("/xiaozhi/v1/", &[("Device-Id", "bb:00:00:00:00:02")]);
+    let mut bystander =
+        server.registered_device("/xiaozhi/v1/", &[("Device-Id", "cc:00:00:00:00:03")]);
+    start_meeting(&mut listener);
+    start_meeting(&mut origin);
+    snippet(
+        &mut origin,
+        json!([{"tag":"t","text":"only meeting devices hear this"}]),
+    );
+    let got = copies(&mut listener, Duration::from_secs(1));
+    assert!(
+        got.iter()
+            .any(|m| m["phase"] == "snippet" && m["from"] == "aa:00:00:00:00:01"),
+        "{got:?}"
+    );
+    assert!(copies(&mut bystander, Duration::from_millis(300)).is_empty());
+}

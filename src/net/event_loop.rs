@@ -426,7 +426,7 @@ impl EventLoop {
             ConnTimer::TranscriptPush => {
                 self.timers.transcript = None;
                 let mut out = Outbox::default();
-                meeting::push_transcript(&mut self.session, &mut out);
+                meeting::push_transcript(&mut self.session, &self.ctx, &mut out);
                 self.apply(out);
                 if self.session.meeting.is_running() {
                     self.arm_transcript_push();
@@ -438,6 +438,9 @@ impl EventLoop {
 
     /// Writes what a handler produced and applies its requests.
     fn apply(&mut self, out: Outbox) {
+        // Any handler may have changed the mode; `session` broadcasts read it.
+        self.handle
+            .set_in_meeting(self.session.mode == Some(crate::protocol::inbound::ModeName::Meeting));
         for frame in out.frames {
             let message = match frame {
                 Outgoing::Text(text) => Message::text(text),

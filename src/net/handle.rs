@@ -86,6 +86,9 @@ pub struct ConnHandle {
     pub device_id: Arc<str>,
     inbox: Sender<ConnEvent>,
     waker: Arc<Waker>,
+    /// The device is in meeting mode now: what `[meeting.broadcast] mode =
+    /// "session"` selects. Written only by the connection's own thread.
+    in_meeting: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ConnHandle {
@@ -96,8 +99,19 @@ impl ConnHandle {
             device_id: Arc::from(device_id),
             inbox,
             waker,
+            in_meeting: Default::default(),
         };
         (handle, receiver)
+    }
+
+    /// Whether the device is in meeting mode (see the field).
+    pub fn in_meeting(&self) -> bool {
+        self.in_meeting.load(Relaxed)
+    }
+
+    /// Called by the connection's thread when its mode changes.
+    pub fn set_in_meeting(&self, in_meeting: bool) {
+        self.in_meeting.store(in_meeting, Relaxed);
     }
 
     /// Delivers an event without ever blocking. Returns false (and counts the

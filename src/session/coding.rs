@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{Outbox, Session};
 use crate::context::ServerContext;
-use crate::modes::coding::service::{InsightJob, broadcast_targets};
+use crate::modes::coding::service::InsightJob;
 use crate::modes::coding::signals::{LineLevel, LogLine, extract, is_immediate, normalize_line};
 use crate::protocol::{ErrorCode, Rejection};
 
@@ -137,7 +137,8 @@ fn submit(session: &mut Session, ctx: &ServerContext, event: &'static str) {
         return;
     };
     let lines: Vec<LogLine> = session.coding.lines.iter().cloned().collect();
-    let copies = broadcast_targets(&session.config, ctx, session.device_id());
+    let copies =
+        crate::modes::broadcast::targets(&session.config, &ctx.registry, session.device_id());
     ctx.coding.submit(InsightJob {
         signals: extract(&lines),
         stats: session.coding.stats.clone(),

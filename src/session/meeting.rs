@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::{Outbox, Session};
 use crate::context::ServerContext;
+use crate::modes::broadcast;
 use crate::modes::meeting::service::FinalizeRequest;
 use crate::modes::meeting::state::{Meeting, Phase};
 use crate::modes::meeting::text::normalize;
@@ -158,7 +159,12 @@ fn snippet(
         .meeting
         .snippet_allowed(items.len(), now)
         .map_err(|m| Rejection::new("meeting", ErrorCode::RateLimited, m))?;
+    let copies = broadcast::targets(&session.config, &ctx.registry, session.device_id());
+    let mut copied = Vec::new();
     for item in items {
+        if !copies.is_empty() {
+            copied.push(json!({"tag": item.tag, "text": item.text}));
+        }
         accept(
             session,
             ctx,
@@ -169,6 +175,9 @@ fn snippet(
         );
     }
     out.text(ack);
+    let copy = json!({"type": "meeting", "phase": "snippet", "sessionId": session.meeting.session_id,
+        "items": copied});
+    broadcast::send_copies(&copies, &copy, session.device_id());
     Ok(())
 }
 
@@ -241,16 +250,27 @@ pub fn finalize(
             session.idle.set_long_mode(false);
             out.rearm_idle = true;
             ctx.meetings
-                .finalize(summary_request(session, ended_at, false));
+                .finalize(summary_request(session, ctx, ended_at, false));
         }
     }
     Ok(())
 }
 
 /// The summary job of this connection's running meeting.
-fn summary_request(session: &Session, ended_at: u64, checkpoint: bool) -> FinalizeRequest {
+fn summary_request(
+    session: &Session,
+    ctx: &ServerContext,
+    ended_at: u64,
+    checkpoint: bool,
+) -> FinalizeRequest {
     let meeting = &session.meeting;
+    let copies = if checkpoint {
+        Vec::new()
+    } else {
+        broadcast::targets(&session.config, &ctx.registry, session.device_id())
+    };
     FinalizeRequest {
+        copies,
         session_id: meeting.session_id.clone(),
         device_id: session.identity.device_id.clone(),
         started_at: meeting.started_at,
@@ -296,25 +316,25 @@ pub fn checkpoint(session: &mut Session, ctx: &ServerContext) {
     }
     session.meeting.checkpoint_count += 1;
     ctx.meetings
-        .checkpoint(summary_request(session, unix_now(), true));
+        .checkpoint(summary_request(session, ctx, unix_now(), true));
 }
 
 /// The periodic transcript push (sent even when empty).
-pub fn push_transcript(session: &mut Session, out: &mut Outbox) {
+pub fn push_transcript(session: &mut Session, ctx: &ServerContext, out: &mut Outbox) {
     if !session.meeting.is_running() {
         return;
     }
     let segments = session.meeting.take_push();
-    out.text(
-        json!({
-            "type": "meeting",
-            "phase": "transcript",
-            "sessionId": session.meeting.session_id,
-            "segments": segments,
-            "totalSegments": session.meeting.segments.len(),
-        })
-        .to_string(),
-    );
+    let push = json!({
+        "type": "meeting",
+        "phase": "transcript",
+        "sessionId": session.meeting.session_id,
+        "segments": segments,
+        "totalSegments": session.meeting.segments.len(),
+    });
+    out.text(push.to_string());
+    let copies = broadcast::targets(&session.config, &ctx.registry, session.device_id());
+    broadcast::send_copies(&copies, &push, session.device_id());
 }
 
 /// Wall-clock ms: segment `ts` and `startedAt` are epoch times.

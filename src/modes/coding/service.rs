@@ -9,8 +9,7 @@ use serde_json::{Value, json};
 
 use super::insight::{build, digest};
 use super::signals::{Signals, Stats};
-use crate::config::{BroadcastMode, Config};
-use crate::context::ServerContext;
+use crate::config::Config;
 use crate::llm::resolve::{LlmPurpose, LlmRegistry};
 use crate::net::handle::{ConnEvent, ConnHandle};
 
@@ -105,32 +104,4 @@ fn run(job: InsightJob) {
         // A failed send to one target never affects the others.
         target.send(ConnEvent::SendText(Arc::clone(&shared)));
     }
-}
-
-/// Who gets a copy besides the origin (`[meeting.broadcast]`).
-pub fn broadcast_targets(config: &Config, ctx: &ServerContext, origin: &str) -> Vec<ConnHandle> {
-    let broadcast = &config.meeting.broadcast;
-    if !broadcast.enabled || broadcast.mode == BroadcastMode::Off {
-        return Vec::new();
-    }
-    let group = |id: &str| id.chars().take(8).collect::<String>();
-    let origin_group = group(origin);
-    ctx.registry
-        .registered()
-        .into_iter()
-        // The origin already has its message; include_origin adds a broadcast copy.
-        .filter(|h| &*h.device_id != origin || broadcast.include_origin)
-        .filter(|h| match broadcast.mode {
-            BroadcastMode::Group => group(&h.device_id) == origin_group,
-            // Devices in meeting mode are not tracked process-wide yet: every online device.
-            BroadcastMode::Session | BroadcastMode::Off => true,
-        })
-        .filter(|h| {
-            broadcast.allowed_targets.is_empty()
-                || broadcast
-                    .allowed_targets
-                    .iter()
-                    .any(|t| crate::net::identity::normalize_id(t) == *h.device_id)
-        })
-        .collect()
 }

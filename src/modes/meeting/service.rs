@@ -43,6 +43,8 @@ pub struct FinalizeRequest {
     pub checkpoint_count: u64,
     /// The device to report to; `None` when it is gone (disconnected or recovered).
     pub reply: Option<ConnHandle>,
+    /// Devices that get a `from`-marked copy of the summary (`[meeting.broadcast]`).
+    pub copies: Vec<ConnHandle>,
     pub config: Arc<Config>,
     /// Crash recovery: the fallback summary, `recovered:true`.
     pub recovered: bool,
@@ -64,6 +66,7 @@ impl FinalizeRequest {
             segments: journal.segments,
             checkpoint_count: journal.checkpoint_count,
             reply: None,
+            copies: Vec::new(),
             config,
             recovered,
             requested_ns: mono_ns(),
@@ -431,6 +434,7 @@ impl MeetingService {
         message["sourceSegments"] = json!(request.segments.len());
         message["checkpoint"] = json!(false);
         send(message.clone());
+        crate::modes::broadcast::send_copies(&request.copies, &message, &request.device_id);
         let from = request
             .segments
             .len()
