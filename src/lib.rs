@@ -27,12 +27,15 @@
 //!   the thread that writes it and sends each changed group its snapshot.
 //! - [`server`]: wires the threads together and runs until shutdown.
 //! - [`device`]: the badge simulator behind `huddle device` (WAV in, Opus out).
+//! - [`fuzzing`]: one entry point per `cargo fuzz` target (fuzz/), shared with the
+//!   regression test that replays their corpus.
 
 pub mod asr;
 pub mod audio;
 pub mod config;
 pub mod context;
 pub mod device;
+pub mod fuzzing;
 pub mod http;
 pub mod llm;
 pub mod log;

@@ -506,3 +506,51 @@ fn a_long_answer_is_never_cut_off_by_the_idle_timer() {
         "answer took {stopped_at:?}"
     );
 }
+
+#[test]
+fn an_idle_close_is_preceded_by_a_spoken_goodbye_that_does_not_keep_it_open() {
+    let stub = LlmStub::with(Behavior::Reply("Goodbye, talk to you soon.".into()));
+    let server = Server::start(&config(
+        &stub,
+        "[idle]\nidle_timeout_s = 30\nidle_buffer_s = 0\nwarning_s = 5\n",
+    ));
+    let mut device = talking_device(&server, json!({}));
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    let (code, reason) = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no idle close: {seen:?}"
+        );
+        match device.next(Duration::from_secs(1)) {
+            Received::Json(v) if v["type"] != "server" => seen.push(v),
+            Received::Closed(Some((code, reason))) => break (code, reason),
+            Received::Closed(None) => panic!("dropped without a close frame: {seen:?}"),
+            _ => {}
+        }
+    };
+    assert_eq!((code, reason.as_str()), (1000, "idle timeout"));
+    let final_warning = seen
+        .iter()
+        .position(|m| m["event"] == "timeout_warning" && m["final"] == true)
+        .unwrap_or_else(|| panic!("no final warning: {seen:?}"));
+    let goodbye = seen
+        .iter()
+        .position(|m| m["state"] == "sentence_start" && m["text"] == "Goodbye, talk to you soon.")
+        .unwrap_or_else(|| panic!("no goodbye: {seen:?}"));
+    assert!(goodbye > final_warning);
+    assert_eq!(seen.last().unwrap()["state"], "stop", "{seen:?}");
+    // The goodbye answered end_prompt.prompt, and did not postpone the close.
+    let asked = stub.requests()[0].body["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["content"]
+        .clone();
+    assert_eq!(asked, "用一两句温暖、不舍的话和用户道别。");
+    assert!(
+        start.elapsed() < Duration::from_secs(45),
+        "closed after {:?}",
+        start.elapsed()
+    );
+}

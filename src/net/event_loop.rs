@@ -316,7 +316,7 @@ impl EventLoop {
         let now = self.now_ms();
         let mut cues = Vec::new();
         let next = self.session.playback.pump(now, &mut cues);
-        if !cues.is_empty() {
+        if !cues.is_empty() && chat::answering_the_user(&self.session) {
             // Playing an answer is activity: a long one is never cut off by the idle timer.
             self.session.idle.activity(now);
         }
@@ -349,8 +349,9 @@ impl EventLoop {
             ConnTimer::Idle => {
                 self.timers.idle = None;
                 let mut out = Outbox::default();
-                // An answer being prepared or spoken keeps the device active.
-                if self.session.turn_in_flight || self.session.playback.is_speaking() {
+                // An answer being prepared or spoken keeps the device active
+                // (the idle goodbye itself does not).
+                if chat::answering_the_user(&self.session) {
                     self.session.idle.activity(now);
                 }
                 match self.session.idle.poll(now) {
@@ -360,12 +361,16 @@ impl EventLoop {
                     }
                     IdleAction::FinalWarn { seconds_left } => {
                         out.text(outbound::timeout_warning(seconds_left, true));
+                        chat::say_goodbye(&mut self.session, &self.ctx, &mut out);
                     }
                     IdleAction::Close => {
                         METRICS
                             .idle_closes_total
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         ::log::info!("device {} idle: closing", self.session.device_id());
+                        if self.session.playback.is_speaking() {
+                            chat::abort(&mut self.session, &mut out);
+                        }
                         out.close = Some(CloseRequest {
                             code: 1000,
                             reason: "idle timeout",

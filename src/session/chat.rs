@@ -76,6 +76,36 @@ pub fn ask(
     });
 }
 
+/// A turn for the user is being prepared or played — not the idle goodbye,
+/// which must not keep the connection it says goodbye on alive.
+pub fn answering_the_user(session: &Session) -> bool {
+    let current = session.turn_gate.load(Ordering::Acquire);
+    (session.turn_in_flight || session.playback.is_speaking())
+        && session.goodbye_turn != Some(current)
+}
+
+/// PROTOCOL.md §6: during the last-chance wait before an idle close, a
+/// goodbye turn answering `end_prompt.prompt` — only with `end_prompt.enable`,
+/// outside meeting and working mode, and when a TTS can speak it.
+pub fn say_goodbye(session: &mut Session, ctx: &ServerContext, out: &mut Outbox) {
+    let config = Arc::clone(&session.config);
+    if !config.end_prompt.enable
+        || matches!(session.mode, Some(ModeName::Meeting | ModeName::Working))
+        || crate::tts::resolve(&config).is_none()
+    {
+        return;
+    }
+    ask(
+        session,
+        ctx,
+        &config.end_prompt.prompt,
+        LlmPurpose::Chat,
+        None,
+        out,
+    );
+    session.goodbye_turn = Some(session.turn_gate.load(Ordering::Acquire));
+}
+
 /// Stops the current turn (abort message, barge-in): the workers drop it at
 /// their next step, queued audio is discarded, and the device gets `tts stop`.
 pub fn abort(session: &mut Session, out: &mut Outbox) {
@@ -112,8 +142,10 @@ pub fn on_event(
         return;
     }
     // An answer being prepared or played is activity: a long one is never
-    // cut off by the idle timer.
-    session.idle.activity(now_ms);
+    // cut off by the idle timer. The goodbye is not.
+    if session.goodbye_turn != Some(event.turn()) {
+        session.idle.activity(now_ms);
+    }
     match event {
         AssistantEvent::Command { command, .. } => {
             session.turn_in_flight = false;

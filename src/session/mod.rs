@@ -129,6 +129,8 @@ pub struct Session {
     pub playback: playback::Playback,
     /// The device's MCP tools and pending calls.
     pub mcp: mcp::McpClient,
+    /// The turn number of the idle goodbye, which is not activity.
+    pub goodbye_turn: Option<u64>,
 }
 
 impl Session {
@@ -161,6 +163,7 @@ impl Session {
             turn_in_flight: false,
             playback: Default::default(),
             mcp: Default::default(),
+            goodbye_turn: None,
         }
     }
 
