@@ -40,9 +40,14 @@
 //! (an Opus packet in v3 framing), `stt` (speech mode), the stub receiving
 //! the chat request, `tts start` and `tts stop`. It prints every turn, then
 //! p50/p99/max and the count of each: nearest-rank percentiles (with 30
-//! turns p99 is the slowest turn). `tts stop` includes playing the answer
+//! turns p99 is the slowest turn). `stt` is reported for speech only (text
+//! input gets it echoed at once). `tts stop` includes playing the answer
 //! out at the downlink pace (3 packets at once, then one per 60 ms), so it
 //! is dominated by the length of the spoken answer.
+//! - From `/proc`, over the rounds: the server's CPU and the rest of the
+//!   machine's (`/proc/stat` busy − server − this tool), % of one core. The
+//!   tool shares the machine with the server; other work skews the figures
+//!   (whisper's threads compete for the cores), which that column shows.
 //!
 //! `--append FILE` adds the run as a Markdown row under
 //! `## Chat turn latency` (the section is created once).
@@ -57,7 +62,7 @@ use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -182,6 +187,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
 
     let mut turns = Vec::new();
     let mut failure = None;
+    let cpu_before = CpuSample::take(server.child.id())?;
     for round in 1..=args.rounds {
         llm.arrivals_since(Instant::now());
         match one_turn(&mut ws, speech.as_deref(), &llm) {
@@ -199,11 +205,14 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         }
         std::thread::sleep(Duration::from_millis(args.pause_ms));
     }
+    let cpu_after = CpuSample::take(server.child.id())?;
     let _ = ws.close(None);
     let _ = ws.flush();
 
-    let summary = Summary::of(&turns);
-    summary.print(args.input);
+    let mut summary = Summary::of(&turns, args.input);
+    summary.other_cpu_pct = cpu_after.other_pct_since(&cpu_before);
+    summary.server_cpu_pct = cpu_after.server_pct_since(&cpu_before);
+    summary.print();
     if let Some(e) = failure {
         eprintln!("huddle-turn-latency: {e}");
         return Ok(ExitCode::FAILURE);
@@ -843,6 +852,92 @@ fn is_timeout(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
+// ---------------------------------------------------------------- /proc
+
+/// CPU counters at one moment: the server, this process, the whole machine.
+struct CpuSample {
+    at: Instant,
+    server: f64,
+    client: f64,
+    machine_busy: f64,
+}
+
+impl CpuSample {
+    fn take(server_pid: u32) -> Result<CpuSample, String> {
+        Ok(CpuSample {
+            at: Instant::now(),
+            server: cpu_seconds(&server_pid.to_string())?,
+            client: cpu_seconds("self")?,
+            machine_busy: machine_busy_seconds()?,
+        })
+    }
+
+    fn server_pct_since(&self, before: &CpuSample) -> f64 {
+        let wall = (self.at - before.at).as_secs_f64().max(1e-9);
+        (self.server - before.server) / wall * 100.0
+    }
+
+    /// Busy CPU of everything but the server and this process, % of one core.
+    fn other_pct_since(&self, before: &CpuSample) -> f64 {
+        let wall = (self.at - before.at).as_secs_f64().max(1e-9);
+        let machine = self.machine_busy - before.machine_busy;
+        let ours = (self.server - before.server) + (self.client - before.client);
+        (machine - ours).max(0.0) / wall * 100.0
+    }
+}
+
+/// CPU seconds (user + system, all threads) of `pid` ("self" for this process).
+fn cpu_seconds(pid: &str) -> Result<f64, String> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    // The command name may hold spaces; fields are counted after its ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // Field 3 (state) is index 0, so utime (14) and stime (15) are 11 and 12.
+    let ticks = |index: usize| -> Result<f64, String> {
+        fields
+            .get(index)
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| format!("{path}: no field {}", index + 3))
+    };
+    Ok((ticks(11)? + ticks(12)?) / clock_ticks())
+}
+
+/// Busy CPU seconds of the whole machine (all cores, steal included), from `/proc/stat`.
+fn machine_busy_seconds() -> Result<f64, String> {
+    let stat = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
+    // cpu user nice system idle iowait irq softirq steal ...
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("cpu "))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if ticks.len() < 8 {
+        return Err("/proc/stat: no cpu line".into());
+    }
+    Ok((ticks[..8].iter().sum::<f64>() - ticks[3] - ticks[4]) / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: OnceLock<f64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+            .filter(|ticks: &f64| *ticks > 0.0)
+            .unwrap_or(100.0)
+    })
+}
+
 // ---------------------------------------------------------------- statistics
 
 /// p50, p99 and max (ms) of one quantity, and how many turns had it.
@@ -895,14 +990,24 @@ struct Summary {
     request_to_audio: Option<Stats>,
     tts_start_to_audio: Option<Stats>,
     rounds: usize,
+    input: Input,
+    /// The server's CPU over the rounds, % of one core.
+    server_cpu_pct: f64,
+    /// The rest of the machine over the rounds (other processes, kernel,
+    /// steal), % of one core: above a few % the run shared the box.
+    other_cpu_pct: f64,
 }
 
 impl Summary {
-    fn of(turns: &[Turn]) -> Summary {
+    fn of(turns: &[Turn], input: Input) -> Summary {
         Summary {
             first_audio: Stats::of(turns.iter().map(|t| t.first_audio)),
             tts_stop: Stats::of(turns.iter().map(|t| t.tts_stop)),
-            stt: Stats::of(turns.iter().filter_map(|t| t.stt)),
+            // Text input gets its `stt` echoed at once; only ASR makes it a figure.
+            stt: match input {
+                Input::Text => None,
+                Input::Speech => Stats::of(turns.iter().filter_map(|t| t.stt)),
+            },
             llm_request: Stats::of(turns.iter().filter_map(|t| t.llm_request)),
             request_to_audio: Stats::of(
                 turns
@@ -915,13 +1020,16 @@ impl Summary {
                     .filter_map(|t| Some(t.first_audio.saturating_sub(t.tts_start?))),
             ),
             rounds: turns.len(),
+            input,
+            server_cpu_pct: 0.0,
+            other_cpu_pct: 0.0,
         }
     }
 
-    fn print(&self, input: Input) {
+    fn print(&self) {
         println!("{} turns completed", self.rounds);
         println!("first audio frame: {}", Stats::describe(self.first_audio));
-        if input == Input::Speech {
+        if self.input == Input::Speech {
             println!("stt:               {}", Stats::describe(self.stt));
         }
         println!("tts stop:          {}", Stats::describe(self.tts_stop));
@@ -931,14 +1039,20 @@ impl Summary {
             Stats::describe(self.request_to_audio),
             Stats::describe(self.tts_start_to_audio),
         );
+        println!(
+            "server CPU {:.1}% of one core over the rounds; rest of the machine {:.1}% of one core; {}",
+            self.server_cpu_pct,
+            self.other_cpu_pct,
+            load_average()
+        );
     }
 }
 
 // ---------------------------------------------------------------- output
 
 const TABLE_HEADER: [&str; 2] = [
-    "| date | input | LLM delay ms | rounds | first audio p50 / p99 ms | tts stop p50 / p99 ms | stt p50 / p99 ms | t0 → LLM request p50 ms | machine | command |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| date | input | LLM delay ms | rounds | first audio p50 / p99 ms | tts stop p50 / p99 ms | stt p50 / p99 ms | t0 → LLM request p50 ms | other CPU % (1 core) | machine | command |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
 ];
 
 fn table_row(args: &Args, s: &Summary, cores: usize, command: &str) -> String {
@@ -957,6 +1071,7 @@ fn table_row(args: &Args, s: &Summary, cores: usize, command: &str) -> String {
         pair(s.stt),
         s.llm_request
             .map_or("–".to_string(), |v| format!("{:.1}", v.p50)),
+        format!("{:.0}", s.other_cpu_pct),
         format!("{cores} cores"),
         format!("`{}`", command.replace('|', "\\|")),
     ];
@@ -1013,7 +1128,9 @@ first chunk after D ms); TTS is espeak-ng. t0 = end of speech as the server sees
 \"first audio\" = t0 → the first binary Opus frame of the answer; \"tts stop\" = t0 → `tts stop`, which includes
 playing the answer out at the downlink pace (one packet per 60 ms after a 3-packet burst), so it mostly measures
 the answer's length; \"stt\" = t0 → the `stt` message (speech only); \"t0 → LLM request\" = t0 → the stub having
-read the whole chat request. Nearest-rank percentiles: with 30 turns p99 is the slowest turn.
+read the whole chat request. Nearest-rank percentiles: with 30 turns p99 is the slowest turn. \"other CPU\" =
+the rest of the machine over the rounds (/proc/stat busy − server − this tool), % of one core; above a few % the
+row was measured on a shared box (whisper's 2 threads then compete for the 2 cores).
 
 ";
 

@@ -1,6 +1,7 @@
 //! huddle: the server that xiaozhi voice badges connect to.
 //!
 //! # Layout
+//! - [`alloc`]: allocator tuning for a thread-per-connection server.
 //! - [`asr`]: speech recognition engines and the job pool that runs them.
 //! - [`audio`]: Opus decode, VAD and utterance cutting on the worker pool.
 //! - [`config`]: `huddle.toml`, its defaults, validation and hot reload.
@@ -30,6 +31,7 @@
 //! - [`fuzzing`]: one entry point per `cargo fuzz` target (fuzz/), shared with the
 //!   regression test that replays their corpus.
 
+pub mod alloc;
 pub mod asr;
 pub mod audio;
 pub mod config;

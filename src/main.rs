@@ -106,6 +106,7 @@ fn device(args: DeviceArgs) -> ExitCode {
 }
 
 fn serve(path: Option<PathBuf>) -> ExitCode {
+    huddle::alloc::tune();
     let (config, file) = match config::load_startup(path.as_deref()) {
         Ok(loaded) => loaded,
         Err(error) => {
