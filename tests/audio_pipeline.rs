@@ -308,3 +308,45 @@ fn voice_keeps_a_connection_alive_but_streamed_silence_does_not() {
         "silent streamer warned at {warned:?}, expected ~25 s"
     );
 }
+
+/// Open file descriptors of a process.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| dir.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_closed_connections_audio_stream_is_released_on_a_quiet_server() {
+    let server = common::Server::start("");
+    let pid = server.pid();
+    // Settle: the listener, log and worker fds exist once a first device came and went.
+    drop(server.registered_device("/xiaozhi/v1/", &[("Device-Id", "aa:warm")]));
+    std::thread::sleep(Duration::from_millis(500));
+    let baseline = open_fds(pid);
+    let packets = frames(
+        FramingVersion::V1,
+        &Fixture::load("two_utterances").packets(),
+    );
+    for n in 0..4 {
+        let mut device = server.registered_device(
+            "/xiaozhi/v1/",
+            &[("Device-Id", format!("aa:quiet:{n}").as_str())],
+        );
+        device.send_json(json!({"type":"listen","state":"start","mode":"auto"}));
+        for frame in &packets[..10] {
+            device.send_binary(frame.clone());
+        }
+        // Let the worker drain the ring and go back to sleep before we leave.
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = device.ws.close(None);
+        let _ = device.ws.flush();
+    }
+    // Nobody else talks, so no push wakes the audio workers: the closed
+    // connections' streams (each holding its connection's waker fd) must go anyway.
+    assert!(
+        common::wait_until(Duration::from_secs(5), || open_fds(pid) <= baseline),
+        "fds {} > baseline {baseline} after every device left",
+        open_fds(pid)
+    );
+}

@@ -18,6 +18,7 @@
 //! A record is published with one commit, so the consumer sees all of it or
 //! none of it: whenever [`HEADER`] bytes are readable, the whole record is.
 
+use std::mem::ManuallyDrop;
 use std::thread::Thread;
 
 use rtrb::{Consumer, Producer, RingBuffer};
@@ -64,7 +65,7 @@ pub fn new(capacity: usize, worker: Thread) -> (AudioProducer, AudioConsumer) {
         RingBuffer::new(capacity.max(HEADER + CONTROL_RESERVE + MAX_PAYLOAD));
     (
         AudioProducer {
-            inner: producer,
+            inner: ManuallyDrop::new(producer),
             worker,
         },
         AudioConsumer { inner: consumer },
@@ -73,9 +74,23 @@ pub fn new(capacity: usize, worker: Thread) -> (AudioProducer, AudioConsumer) {
 
 /// The connection thread's end.
 pub struct AudioProducer {
-    inner: Producer<u8>,
+    /// Dropped by hand in `Drop`, before the worker is woken: the worker must
+    /// find the ring abandoned when it looks (see the `Drop` impl).
+    inner: ManuallyDrop<Producer<u8>>,
     /// The consumer's thread: woken after every push, so it can sleep when idle.
     worker: Thread,
+}
+
+impl Drop for AudioProducer {
+    /// The connection ended: release our end, then wake the worker so it
+    /// drains what is left and closes the stream now. Without the wake a quiet
+    /// server kept a closed connection's stream (ring, decoder, VAD and the
+    /// connection's waker fd) until some other device's push woke the worker.
+    fn drop(&mut self) {
+        // SAFETY: `inner` is never touched again; this is the only place it is dropped.
+        unsafe { ManuallyDrop::drop(&mut self.inner) };
+        self.worker.unpark();
+    }
 }
 
 impl AudioProducer {
