@@ -294,6 +294,10 @@ impl EventLoop {
                 let now = self.now_ms();
                 chat::on_event(&mut self.session, &self.ctx, step, now, &mut out);
             }
+            ConnEvent::Rejected(rejection) => {
+                let now = self.now_ms();
+                self.session.reject(rejection, now, &mut out);
+            }
             ConnEvent::McpCall(call) => {
                 let now = self.now_ms();
                 self.session.mcp.call(call, now, &mut out);

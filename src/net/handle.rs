@@ -23,6 +23,10 @@ pub enum ConnEvent {
     /// A workflow group snapshot (§3.4); the connection notes when it got
     /// one, since register/hello/working-start snapshots are debounced.
     WorkflowSnapshot(Arc<str>),
+    /// A device message was refused off the connection thread (the workflow
+    /// store's validation): replied and counted like any other error, so
+    /// the abuse limit sees it.
+    Rejected(crate::protocol::Rejection),
     /// One of the connection's own timers fired.
     Timer(ConnTimer),
     /// A newer connection registered the same device-id (§1.5).

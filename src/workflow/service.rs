@@ -14,6 +14,7 @@ use super::groups::group_of_device;
 use super::store::{Outcome, StoreError, TaskStore};
 use crate::net::handle::{ConnEvent, ConnHandle};
 use crate::net::registry::Registry;
+use crate::protocol::{ErrorCode, Rejection};
 
 const QUEUE: usize = 256;
 
@@ -80,6 +81,15 @@ pub fn snapshot_message(store: &TaskStore, group: &str) -> String {
     json!({"type": "workflow", "event": "update", "groupKey": group, "tasks": store.snapshot(group)}).to_string()
 }
 
+/// `body[key]` when it is absent or a string; any other type is a schema error naming it.
+fn optional_string<'b>(body: &'b Value, key: &str) -> Result<Option<&'b str>, StoreError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(StoreError::Invalid(format!("{key} must be a string"))),
+    }
+}
+
 fn ids(body: &Value) -> Result<Vec<String>, String> {
     let Some(list) = body.get("ids").and_then(Value::as_array) else {
         return Err("ids must be an array of strings".to_string());
@@ -96,31 +106,33 @@ fn ids(body: &Value) -> Result<Vec<String>, String> {
 
 fn run(store: Option<&TaskStore>, registry: &Registry, job: WorkflowJob) {
     let send = |text: String| job.origin.send(ConnEvent::SendText(Arc::from(text)));
-    let error = |code: &str, message: &str| {
-        json!({"type": "workflow", "status": "error", "code": code, "message": message, "event": job.event}).to_string()
+    // The device's mistakes go back as rejections, which its connection
+    // replies to and counts toward the abuse limit like any other.
+    let reject = |code: ErrorCode, message: &str| {
+        job.origin.send(ConnEvent::Rejected(Rejection::new(
+            "workflow", code, message,
+        )))
     };
     let Some(store) = store else {
-        send(error(
-            "UNSUPPORTED",
+        reject(
+            ErrorCode::Unsupported,
             "workflow tasks are unavailable on this server",
-        ));
+        );
         return;
     };
     let sender_group = group_of_device(&job.origin.device_id);
     let result: Result<Option<Outcome>, StoreError> = match job.event.as_str() {
         "list" => Ok(None),
-        "update" => match job.body.get("tasks").and_then(Value::as_array) {
-            None => Err(StoreError::Invalid(
+        "update" => match (
+            job.body.get("tasks").and_then(Value::as_array),
+            optional_string(&job.body, "groupKey"),
+        ) {
+            (None, _) => Err(StoreError::Invalid(
                 "tasks must be an array of task objects".into(),
             )),
-            Some(tasks) if tasks.is_empty() => Ok(None),
-            Some(tasks) => store
-                .update(
-                    &sender_group,
-                    job.body.get("groupKey").and_then(Value::as_str),
-                    tasks,
-                )
-                .map(Some),
+            (_, Err(e)) => Err(e),
+            (Some(tasks), _) if tasks.is_empty() => Ok(None),
+            (Some(tasks), Ok(group)) => store.update(&sender_group, group, tasks).map(Some),
         },
         "complete" => ids(&job.body)
             .map_err(StoreError::Invalid)
@@ -132,26 +144,23 @@ fn run(store: Option<&TaskStore>, registry: &Registry, job: WorkflowJob) {
             .map(Some),
         "assign" => match job.body.get("id").and_then(Value::as_str) {
             None => Err(StoreError::Invalid("id must be a string".into())),
-            Some(id) => {
-                let owner = job
-                    .body
-                    .get("owner")
-                    .and_then(Value::as_str)
-                    .unwrap_or(&job.default_owner);
-                store.assign(id, owner).map(Some)
-            }
+            Some(id) => optional_string(&job.body, "owner").and_then(|owner| {
+                store
+                    .assign(id, owner.unwrap_or(&job.default_owner))
+                    .map(Some)
+            }),
         },
         other => {
-            send(error(
-                "UNSUPPORTED",
+            reject(
+                ErrorCode::Unsupported,
                 &format!("event {other} is not update|complete|delete|assign|list"),
-            ));
+            );
             return;
         }
     };
     match result {
         Err(StoreError::Invalid(message)) => {
-            send(error("SCHEMA_INVALID", &message));
+            reject(ErrorCode::SchemaInvalid, &message);
         }
         Err(e) => {
             ::log::error!(
@@ -159,7 +168,12 @@ fn run(store: Option<&TaskStore>, registry: &Registry, job: WorkflowJob) {
                 job.event,
                 job.origin.device_id
             );
-            send(error("INTERNAL", "tasks could not be saved"));
+            // Not the device's fault: an error reply, but no abuse count.
+            send(
+                json!({"type": "workflow", "status": "error", "code": "INTERNAL",
+                    "message": "tasks could not be saved", "event": job.event})
+                .to_string(),
+            );
         }
         Ok(None) => {
             job.origin
