@@ -15,7 +15,8 @@
 //! - Starts `huddle serve` itself (`--server-bin`, default
 //!   `target/release/huddle`) on a free loopback port with a throw-away config:
 //!   `[selected_module] llm = "stub"` pointing at the stub, `tts = "voice"`
-//!   (espeak-ng), log level `warn`, `stats_interval_s = 60`; with
+//!   (espeak-ng), log level `warn` (`--log-level`; `--server-log FILE` keeps
+//!   the server's log), `stats_interval_s = 60`; with
 //!   `--input speech` also `asr = "whisper"` (embedded whisper.cpp, `--model`,
 //!   default `models/ggml-tiny.en-q8_0.bin`, `language = "en"`, 2 threads),
 //!   otherwise `asr = "none"`.
@@ -141,6 +142,12 @@ struct Args {
     /// Append the result as a Markdown row to this file.
     #[arg(long)]
     append: Option<PathBuf>,
+    /// `[log] level` of the started server (`info` shows each chat reply's LLM time).
+    #[arg(long, default_value = "warn")]
+    log_level: String,
+    /// Keep the started server's log (its stderr) in this file.
+    #[arg(long)]
+    server_log: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -169,7 +176,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                 .map_err(|e| format!("whisper model {}: {e}", args.model.display()))?,
         ),
     };
-    let server = ServerProcess::start(&args.server_bin, &llm.base_url(), asr.as_deref())?;
+    let server = ServerProcess::start(args, &llm.base_url(), asr.as_deref())?;
     println!(
         "{} | input {}, LLM delay {} ms, {} rounds{}",
         load_average(),
@@ -513,14 +520,17 @@ struct ServerProcess {
     child: Child,
     port: u16,
     dir: PathBuf,
+    /// Its stderr: `stderr.log` in `dir`, or `--server-log`.
+    log: PathBuf,
 }
 
 impl ServerProcess {
-    fn start(bin: &Path, llm_base_url: &str, asr: Option<&Path>) -> Result<ServerProcess, String> {
+    fn start(args: &Args, llm_base_url: &str, asr: Option<&Path>) -> Result<ServerProcess, String> {
         // The child runs in its temp dir, so a relative binary path must be resolved here.
-        let bin = bin
+        let bin = args
+            .server_bin
             .canonicalize()
-            .map_err(|e| format!("server binary {}: {e}", bin.display()))?;
+            .map_err(|e| format!("server binary {}: {e}", args.server_bin.display()))?;
         let dir = std::env::temp_dir().join(format!(
             "huddle-turn-latency-{}-{}",
             std::process::id(),
@@ -529,16 +539,27 @@ impl ServerProcess {
                 .map_or(0, |d| d.as_nanos())
         ));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let log = args
+            .server_log
+            .clone()
+            .unwrap_or_else(|| dir.join("stderr.log"));
         let mut last_error = String::new();
         // A probed port can be taken before the server binds it; try a few.
         for _attempt in 0..3 {
             let port = free_port()?;
-            let config = server_config(port, &dir, llm_base_url, asr);
+            let config = server_config(port, &dir, &args.log_level, llm_base_url, asr);
             let config_path = dir.join("huddle.toml");
             std::fs::write(&config_path, config)
                 .map_err(|e| format!("{}: {e}", config_path.display()))?;
-            match spawn_and_wait(&bin, &dir, port) {
-                Ok(child) => return Ok(ServerProcess { child, port, dir }),
+            match spawn_and_wait(&bin, &dir, &log, port) {
+                Ok(child) => {
+                    return Ok(ServerProcess {
+                        child,
+                        port,
+                        dir,
+                        log,
+                    });
+                }
                 Err(e) => last_error = e,
             }
         }
@@ -548,7 +569,7 @@ impl ServerProcess {
 
     /// The last lines of the server's stderr (its log at `warn`).
     fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
@@ -562,10 +583,16 @@ impl Drop for ServerProcess {
     }
 }
 
-fn server_config(port: u16, dir: &Path, llm_base_url: &str, asr: Option<&Path>) -> String {
+fn server_config(
+    port: u16,
+    dir: &Path,
+    log_level: &str,
+    llm_base_url: &str,
+    asr: Option<&Path>,
+) -> String {
     let mut config = format!(
         "[server]\nip = \"127.0.0.1\"\nport = {port}\nstats_interval_s = 60\n\n\
-         [storage]\ndata_dir = \"{}\"\n\n[log]\nlevel = \"warn\"\n\n\
+         [storage]\ndata_dir = \"{}\"\n\n[log]\nlevel = \"{log_level}\"\n\n\
          [selected_module]\nllm = \"stub\"\ntts = \"voice\"\nasr = \"{}\"\n\n\
          [llm.stub]\ntype = \"openai\"\nbase_url = \"{llm_base_url}\"\nmodel = \"{STUB_MODEL}\"\n\n\
          [tts.voice]\ntype = \"espeak\"\n",
@@ -589,10 +616,9 @@ fn free_port() -> Result<u16, String> {
 }
 
 /// Runs the server and waits until its port accepts a connection.
-fn spawn_and_wait(bin: &Path, dir: &Path, port: u16) -> Result<Child, String> {
-    let log_path = dir.join("stderr.log");
+fn spawn_and_wait(bin: &Path, dir: &Path, log_path: &Path, port: u16) -> Result<Child, String> {
     let log =
-        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+        std::fs::File::create(log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let mut child = Command::new(bin)
         .arg("serve")
         .arg("--config")
@@ -610,7 +636,7 @@ fn spawn_and_wait(bin: &Path, dir: &Path, port: u16) -> Result<Child, String> {
             return Ok(child);
         }
         if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let log = std::fs::read_to_string(log_path).unwrap_or_default();
             return Err(format!(
                 "server exited ({status}) before accepting; its log:\n{log}"
             ));
@@ -1078,8 +1104,10 @@ fn table_row(args: &Args, s: &Summary, cores: usize, command: &str) -> String {
     format!("| {} |", cells.join(" | "))
 }
 
-/// Adds `row` to the table of the `## Chat turn latency` section, creating
-/// the section (with its header row) at the end of the file the first time.
+/// Adds `row` at the end of the first table of the `## Chat turn latency`
+/// section (which runs to the next heading of any level, so prose and a
+/// later section's tables are left alone), creating the section (with its
+/// header row) at the end of the file the first time.
 fn append_row(path: &Path, row: &str) -> Result<(), String> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -1091,15 +1119,24 @@ fn append_row(path: &Path, row: &str) -> Result<(), String> {
         Some(start) => {
             let end = lines[start + 1..]
                 .iter()
-                .position(|l| l.starts_with("## "))
+                .position(|l| l.starts_with('#'))
                 .map_or(lines.len(), |i| start + 1 + i);
-            match lines[start..end].iter().rposition(|l| l.starts_with('|')) {
-                Some(last) => lines.insert(start + last + 1, row.to_string()),
+            match lines[start..end].iter().position(|l| l.starts_with('|')) {
+                Some(first) => {
+                    let table_end = lines[start + first..end]
+                        .iter()
+                        .position(|l| !l.starts_with('|'))
+                        .map_or(end, |i| start + first + i);
+                    lines.insert(table_end, row.to_string());
+                }
                 None => {
-                    let table = [TABLE_HEADER[0], TABLE_HEADER[1], row];
-                    for (offset, line) in table.iter().enumerate() {
-                        lines.insert(end + offset, line.to_string());
+                    let mut table = Vec::new();
+                    if lines[end - 1].is_empty() {
+                        table.extend([TABLE_HEADER[0], TABLE_HEADER[1], row, ""]);
+                    } else {
+                        table.extend(["", TABLE_HEADER[0], TABLE_HEADER[1], row]);
                     }
+                    lines.splice(end..end, table.into_iter().map(str::to_string));
                 }
             }
         }
@@ -1238,6 +1275,21 @@ mod tests {
             stub.arrivals_since(Instant::now() - Duration::from_secs(5))
                 .is_some()
         );
+    }
+
+    #[test]
+    fn rows_go_into_the_first_table_of_the_section_only() {
+        let path = std::env::temp_dir().join(format!("turn-latency-t-{}.md", std::process::id()));
+        let text = format!(
+            "# Results\n\n{SECTION} (x)\n\nintro\n\n| h |\n|---|\n| old |\n\nprose\n\n\
+             ### Another run\n\n| item | value |\n|---|---|\n| a | b |\n\n## Later\n\n| z |\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        append_row(&path, "| new |").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(text.contains("| old |\n| new |\n\nprose"), "{text}");
+        assert_eq!(text.matches("| new |").count(), 1, "{text}");
     }
 
     #[test]
