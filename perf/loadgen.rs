@@ -38,31 +38,35 @@
 //! `--sweep 50,100,...` runs the streaming measurement for each N on a fresh
 //! server, stops at the first N over the limits, and reports the largest N
 //! with p99 ≤ `--p99-limit-ms` and no drops. `--append FILE` adds each result
-//! as a Markdown row under `## Load generator` (the section is created once).
+//! as a Markdown row after the last row of the first table under
+//! `## Load generator` (the section is created once).
 //!
 //! Exit status 1 when the server does not start, a device fails to connect or
 //! a measurement cannot be read; with `--sweep`, also when no N passes.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+#[path = "support.rs"]
+mod support;
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, mpsc};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use huddle::audio::opus::{FRAME_MS, OpusEncoder, SAMPLE_RATE};
-use huddle::protocol::framing::{FramingVersion, PacketKind, encode_into};
+use huddle::audio::opus::FRAME_MS;
+use huddle::protocol::framing::FramingVersion;
+use support::{
+    CONNECT_TIMEOUT, CpuSample, Section, ServerOptions, ServerProcess, command_cell, command_line,
+    cores, cpu_seconds, http_get, is_timeout, load_average, rss_kib, sleep_until, utc_date,
+};
 use tungstenite::client::IntoClientRequest;
-use tungstenite::http::HeaderValue;
-use tungstenite::{Bytes, HandshakeError, Message, WebSocket};
+use tungstenite::{Bytes, Message, WebSocket};
 
 /// Stack of each device thread: a device needs little, and 1000 of them fit.
 const DEVICE_STACK: usize = 128 * 1024;
-/// Connect, handshake and hello each get this long.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a device waiting for the start looks at the start signal.
 const IDLE_POLL: Duration = Duration::from_millis(50);
 /// How often a device that has finished (or idles) looks at the stop flag;
@@ -72,7 +76,11 @@ const STOP_POLL: Duration = Duration::from_millis(250);
 const SETTLE: Duration = Duration::from_secs(3);
 /// A send this far behind its schedule counts as late.
 const LATE: Duration = Duration::from_millis(5);
-const SECTION: &str = "## Load generator";
+/// Where `--append` puts each row.
+const SECTION: Section = Section {
+    heading: "## Load generator",
+    intro: SECTION_INTRO,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -196,62 +204,10 @@ fn sweep(
 
 /// The WAV encoded once and framed once: what every device replays.
 fn prepare_frames(args: &Args) -> Result<Arc<Vec<Bytes>>, String> {
-    let wav = match &args.wav {
-        Some(path) => path.clone(),
-        None => default_fixture()?,
-    };
-    let pcm = read_wav(&wav)?;
-    let packets = OpusEncoder::new()
-        .and_then(|mut encoder| encoder.encode_all(&pcm))
-        .map_err(|e| format!("opus encode: {e}"))?;
-    if packets.is_empty() {
-        return Err(format!("{} holds no audio", wav.display()));
-    }
+    let wav = support::wav_or_fixture(args.wav.as_deref(), "long_speech")?;
     let version = FramingVersion::from_number(i64::from(args.protocol))
         .ok_or_else(|| format!("no framing version {}", args.protocol))?;
-    let frames = packets
-        .iter()
-        .map(|packet| {
-            let mut frame = Vec::with_capacity(packet.len() + 16);
-            encode_into(version, PacketKind::Opus, packet, &mut frame);
-            Bytes::from(frame)
-        })
-        .collect();
-    Ok(Arc::new(frames))
-}
-
-/// Generates the speech fixtures into `target/fixtures` and returns `long_speech.wav`.
-fn default_fixture() -> Result<PathBuf, String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new("bash")
-        .arg("tests/fixtures/make_fixtures.sh")
-        .arg("target/fixtures")
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cannot run make_fixtures.sh: {e}"))?;
-    if !status.success() {
-        return Err(format!("make_fixtures.sh failed ({status}); pass --wav"));
-    }
-    Ok(root.join("target/fixtures/long_speech.wav"))
-}
-
-fn read_wav(path: &Path) -> Result<Vec<i16>, String> {
-    let reader = hound::WavReader::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let spec = reader.spec();
-    if spec.channels != 1
-        || spec.sample_rate != SAMPLE_RATE
-        || spec.bits_per_sample != 16
-        || spec.sample_format != hound::SampleFormat::Int
-    {
-        return Err(format!(
-            "{}: need 16 kHz mono 16-bit PCM, got {spec:?}",
-            path.display()
-        ));
-    }
-    reader
-        .into_samples::<i16>()
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))
+    Ok(Arc::new(support::opus_frames(&wav, version)?))
 }
 
 // ---------------------------------------------------------------- server
@@ -283,115 +239,19 @@ impl Target {
                 _server: None,
             });
         }
-        let server = ServerProcess::start(&args.server_bin, args.workers)?;
+        let server = ServerProcess::start(&ServerOptions {
+            stats_interval_s: Some(60),
+            extra_config: args
+                .workers
+                .map_or(String::new(), |w| format!("\n[audio]\nworkers = {w}\n")),
+            ..ServerOptions::new("huddle-loadgen", &args.server_bin)
+        })?;
         Ok(Target {
-            ws_url: format!("ws://127.0.0.1:{}/xiaozhi/v1/", server.port),
-            http_addr: format!("127.0.0.1:{}", server.port),
-            pid: Some(server.child.id()),
+            ws_url: server.ws_url(),
+            http_addr: server.http_addr(),
+            pid: Some(server.pid()),
             _server: Some(server),
         })
-    }
-}
-
-/// A `huddle serve` child on a free loopback port, in its own temp dir.
-struct ServerProcess {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl ServerProcess {
-    fn start(bin: &Path, workers: Option<usize>) -> Result<ServerProcess, String> {
-        // The child runs in its temp dir, so a relative binary path must be resolved here.
-        let bin = bin
-            .canonicalize()
-            .map_err(|e| format!("server binary {}: {e}", bin.display()))?;
-        let dir = std::env::temp_dir().join(format!(
-            "huddle-loadgen-{}-{}",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut last_error = String::new();
-        // A probed port can be taken before the server binds it; try a few.
-        for _attempt in 0..3 {
-            let port = free_port()?;
-            let config = server_config(port, workers, &dir);
-            let config_path = dir.join("huddle.toml");
-            std::fs::write(&config_path, config)
-                .map_err(|e| format!("{}: {e}", config_path.display()))?;
-            match spawn_and_wait(&bin, &dir, port) {
-                Ok(child) => return Ok(ServerProcess { child, port, dir }),
-                Err(e) => last_error = e,
-            }
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        Err(last_error)
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn server_config(port: u16, workers: Option<usize>, dir: &Path) -> String {
-    let mut config = format!(
-        "[server]\nip = \"127.0.0.1\"\nport = {port}\nstats_interval_s = 60\n\n\
-         [storage]\ndata_dir = \"{}\"\n\n[log]\nlevel = \"warn\"\n",
-        dir.join("data").display()
-    );
-    if let Some(workers) = workers {
-        config.push_str(&format!("\n[audio]\nworkers = {workers}\n"));
-    }
-    config
-}
-
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|e| format!("no free port: {e}"))
-}
-
-/// Runs the server and waits until its port accepts a connection.
-fn spawn_and_wait(bin: &Path, dir: &Path, port: u16) -> Result<Child, String> {
-    let log_path = dir.join("stderr.log");
-    let log =
-        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let mut child = Command::new(bin)
-        .arg("serve")
-        .arg("--config")
-        .arg(dir.join("huddle.toml"))
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + CONNECT_TIMEOUT;
-    loop {
-        if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
-            return Ok(child);
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            return Err(format!(
-                "server exited ({status}) before accepting; its log:\n{log}"
-            ));
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("server did not accept on port {port} within 10 s"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -409,8 +269,10 @@ struct Snapshot {
 
 impl Snapshot {
     fn fetch(http_addr: &str) -> Result<Snapshot, String> {
-        let body = http_get(http_addr, "/metrics")?;
-        Snapshot::parse(&body)
+        match http_get(http_addr, "/metrics")? {
+            (200, body) => Snapshot::parse(&body),
+            (status, _) => Err(format!("GET /metrics answered {status}")),
+        }
     }
 
     fn parse(text: &str) -> Result<Snapshot, String> {
@@ -514,151 +376,14 @@ fn quantile(before: &Snapshot, after: &Snapshot, q: f64) -> Option<f64> {
     None
 }
 
-/// Plain HTTP/1.1 GET; the body of a 200 reply.
-fn http_get(addr: &str, target: &str) -> Result<String, String> {
-    let failed = |e: std::io::Error| format!("GET {target} from {addr}: {e}");
-    let mut stream = TcpStream::connect(addr).map_err(failed)?;
-    stream
-        .set_read_timeout(Some(CONNECT_TIMEOUT))
-        .map_err(failed)?;
-    let request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).map_err(failed)?;
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        let n = stream.read(&mut chunk).map_err(failed)?;
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&chunk[..n]);
-        if body_complete(&raw) {
-            break;
-        }
-    }
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("GET {target}: malformed reply"))?;
-    let status_line = head.lines().next().unwrap_or_default();
-    if status_line.split_whitespace().nth(1) != Some("200") {
-        return Err(format!("GET {target} answered {status_line:?}"));
-    }
-    Ok(body.to_string())
-}
-
-/// True once the headers and `Content-Length` bytes of body have arrived.
-fn body_complete(raw: &[u8]) -> bool {
-    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&raw[..end]);
-    head.lines()
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
-        .is_some_and(|length| raw.len() >= end + 4 + length)
-}
-
 // ---------------------------------------------------------------- /proc
 
-/// CPU seconds (user + system, all threads) of `pid` ("self" for this process).
-fn cpu_seconds(pid: &str) -> Result<f64, String> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    // The command name may hold spaces; fields are counted after its ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // Field 3 (state) is index 0, so utime (14) and stime (15) are 11 and 12.
-    let ticks = |index: usize| -> Result<f64, String> {
-        fields
-            .get(index)
-            .and_then(|v| v.parse::<f64>().ok())
-            .ok_or_else(|| format!("{path}: no field {}", index + 3))
+/// CPU seconds of each `audio-N` thread of `pid` (none without a pid);
+/// threads that vanish are skipped.
+fn audio_worker_cpu(pid: Option<u32>) -> Vec<(String, f64)> {
+    let Some(pid) = pid else {
+        return Vec::new();
     };
-    Ok((ticks(11)? + ticks(12)?) / clock_ticks())
-}
-
-fn clock_ticks() -> f64 {
-    static TICKS: OnceLock<f64> = OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
-            .filter(|ticks: &f64| *ticks > 0.0)
-            .unwrap_or(100.0)
-    })
-}
-
-/// Resident set size of `pid` in KiB.
-fn rss_kib(pid: u32) -> Result<u64, String> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| format!("{path}: no VmRSS"))
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| {
-            let parts: Vec<&str> = l.split_whitespace().take(3).collect();
-            format!("loadavg {}", parts.join(" "))
-        })
-        .unwrap_or_else(|_| "loadavg unknown".into())
-}
-
-/// CPU counters at one moment.
-struct CpuSample {
-    at: Instant,
-    server: Option<f64>,
-    /// The server's audio worker threads (`audio-N`): `(name, CPU seconds)`.
-    workers: Vec<(String, f64)>,
-    client: f64,
-    /// The whole machine: `(busy, steal)` CPU seconds over all cores.
-    machine: (f64, f64),
-}
-
-impl CpuSample {
-    fn take(pid: Option<u32>) -> Result<CpuSample, String> {
-        Ok(CpuSample {
-            at: Instant::now(),
-            server: pid.map(|p| cpu_seconds(&p.to_string())).transpose()?,
-            workers: pid.map_or_else(Vec::new, audio_worker_cpu),
-            client: cpu_seconds("self")?,
-            machine: machine_cpu()?,
-        })
-    }
-}
-
-/// Busy and stolen CPU seconds of the whole machine, from `/proc/stat`.
-fn machine_cpu() -> Result<(f64, f64), String> {
-    let stat = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
-    // cpu user nice system idle iowait irq softirq steal ...
-    let ticks: Vec<f64> = stat
-        .lines()
-        .next()
-        .and_then(|line| line.strip_prefix("cpu "))
-        .map(|rest| {
-            rest.split_whitespace()
-                .filter_map(|v| v.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    if ticks.len() < 8 {
-        return Err("/proc/stat: no cpu line".into());
-    }
-    let busy = ticks[..8].iter().sum::<f64>() - ticks[3] - ticks[4];
-    Ok((busy / clock_ticks(), ticks[7] / clock_ticks()))
-}
-
-/// CPU seconds of each `audio-N` thread of `pid`; threads that vanish are skipped.
-fn audio_worker_cpu(pid: u32) -> Vec<(String, f64)> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
@@ -678,12 +403,11 @@ fn audio_worker_cpu(pid: u32) -> Vec<(String, f64)> {
 }
 
 /// Per-worker CPU % of one core between two samples, e.g. `audio-0 45%, audio-1 47%`.
-fn worker_cpu_summary(before: &CpuSample, after: &CpuSample, wall: f64) -> String {
+fn worker_cpu_summary(before: &[(String, f64)], after: &[(String, f64)], wall: f64) -> String {
     let parts: Vec<String> = after
-        .workers
         .iter()
         .filter_map(|(name, end)| {
-            let (_, start) = before.workers.iter().find(|(n, _)| n == name)?;
+            let (_, start) = before.iter().find(|(n, _)| n == name)?;
             Some(format!("{name} {:.0}%", (end - start) / wall * 100.0))
         })
         .collect();
@@ -747,8 +471,9 @@ fn device_main(
     ready: mpsc::Sender<Result<(), String>>,
 ) -> DeviceReport {
     let mut report = DeviceReport::default();
-    let connected = connect(spec).and_then(|mut ws| {
-        hello(&mut ws, spec.protocol)?;
+    let device_id = format!("lg:{}", spec.index);
+    let connected = support::connect(&spec.url, &device_id, spec.protocol).and_then(|mut ws| {
+        support::hello(&mut ws, spec.protocol)?;
         if spec.frames_to_send > 0 {
             let listen = r#"{"type":"listen","state":"start","mode":"auto"}"#;
             ws.send(Message::text(listen))
@@ -788,69 +513,6 @@ fn device_main(
     let _ = ws.close(None);
     let _ = ws.flush();
     report
-}
-
-fn connect(spec: &DeviceSpec) -> Result<WebSocket<TcpStream>, String> {
-    let mut request = spec
-        .url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| format!("bad url: {e}"))?;
-    let header = |value: String| HeaderValue::from_str(&value).map_err(|e| e.to_string());
-    request
-        .headers_mut()
-        .insert("device-id", header(format!("lg:{}", spec.index))?);
-    request
-        .headers_mut()
-        .insert("protocol-version", header(spec.protocol.to_string())?);
-    let host = request.uri().host().unwrap_or("127.0.0.1");
-    let port = request.uri().port_u16().unwrap_or(80);
-    let address = (host, port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| format!("cannot resolve {host}:{port}"))?;
-    let stream = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)
-        .map_err(|e| format!("connect {address}: {e}"))?;
-    let setup = |stream: &TcpStream| -> std::io::Result<()> {
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(CONNECT_TIMEOUT))?;
-        stream.set_write_timeout(Some(CONNECT_TIMEOUT))
-    };
-    setup(&stream).map_err(|e| format!("socket options: {e}"))?;
-    let (ws, _response) = tungstenite::client(request, stream).map_err(|e| match e {
-        HandshakeError::Failure(e) => format!("handshake: {e}"),
-        HandshakeError::Interrupted(_) => "handshake timed out".to_string(),
-    })?;
-    Ok(ws)
-}
-
-/// Sends the firmware's hello and waits for the server's.
-fn hello(ws: &mut WebSocket<TcpStream>, protocol: u8) -> Result<(), String> {
-    let hello = serde_json::json!({
-        "type": "hello", "version": protocol, "transport": "websocket",
-        "features": {"mcp": false},
-        "audio_params": {"format": "opus", "sample_rate": SAMPLE_RATE, "channels": 1, "frame_duration": FRAME_MS}
-    });
-    ws.send(Message::text(hello.to_string()))
-        .map_err(|e| format!("send hello: {e}"))?;
-    let deadline = Instant::now() + CONNECT_TIMEOUT;
-    while Instant::now() < deadline {
-        match ws.read() {
-            Ok(Message::Text(text)) => {
-                let reply: serde_json::Value = serde_json::from_str(text.as_str())
-                    .map_err(|e| format!("server sent non-JSON text ({e})"))?;
-                if reply["type"] == "hello" {
-                    return Ok(());
-                }
-            }
-            Ok(Message::Close(frame)) => return Err(format!("closed before hello: {frame:?}")),
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e)) if is_timeout(&e) => break,
-            Err(e) => return Err(format!("waiting for hello: {e}")),
-        }
-    }
-    Err("no hello reply within 10 s".into())
 }
 
 /// Drains incoming messages until the coordinator opens (or aborts) the run.
@@ -922,15 +584,8 @@ fn drain_and_sleep(
     report: &mut DeviceReport,
 ) -> Result<(), String> {
     drain(ws, report)?;
-    let left = until.saturating_duration_since(Instant::now());
-    if !left.is_zero() {
-        std::thread::sleep(left);
-    }
+    sleep_until(until);
     Ok(())
-}
-
-fn is_timeout(e: &std::io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
 // ---------------------------------------------------------------- one run
@@ -1023,6 +678,7 @@ fn measure(
     let _ = shared.start.set(Some(t0));
     sleep_until(t0);
     let cpu_before = CpuSample::take(target.pid)?;
+    let workers_before = audio_worker_cpu(target.pid);
     let window = Duration::from_secs(args.seconds);
     sleep_until(t0 + window);
     if !args.idle {
@@ -1030,12 +686,12 @@ fn measure(
         wait_for_processing(&target.http_addr, &before, &shared);
     }
     let cpu_after = CpuSample::take(target.pid)?;
+    let workers_after = audio_worker_cpu(target.pid);
     let after = Snapshot::fetch(&target.http_addr)?;
     let rss_after = target.pid.map(rss_kib).transpose()?;
     shared.stop.store(true, Relaxed);
     let reports = join_devices(handles);
 
-    let wall = (cpu_after.at - cpu_before.at).as_secs_f64();
     let failed: Vec<&String> = reports.iter().filter_map(|r| r.error.as_ref()).collect();
     let processed = after.frames.saturating_sub(before.frames);
     Ok(Measurement {
@@ -1054,17 +710,10 @@ fn measure(
         rss_per_device_kib: rss_before
             .zip(rss_after)
             .map(|(b, a)| (a as f64 - b as f64) / devices as f64),
-        server_cpu_pct: cpu_before
-            .server
-            .zip(cpu_after.server)
-            .map(|(b, a)| (a - b) / wall * 100.0),
-        client_cpu_pct: (cpu_after.client - cpu_before.client) / wall * 100.0,
-        other_cpu_pct: cpu_before.server.zip(cpu_after.server).map(|(b, a)| {
-            let machine = cpu_after.machine.0 - cpu_before.machine.0;
-            let ours = (a - b) + (cpu_after.client - cpu_before.client);
-            (machine - ours).max(0.0) / wall * 100.0
-        }),
-        steal_pct: (cpu_after.machine.1 - cpu_before.machine.1) / wall * 100.0,
+        server_cpu_pct: cpu_after.server_pct_since(&cpu_before),
+        client_cpu_pct: cpu_after.client_pct_since(&cpu_before),
+        other_cpu_pct: cpu_after.other_pct_since(&cpu_before),
+        steal_pct: cpu_after.steal_pct_since(&cpu_before),
         max_lag_ms: reports
             .iter()
             .map(|r| r.max_lag)
@@ -1077,7 +726,11 @@ fn measure(
         received: reports.iter().map(|r| r.received).sum(),
         failed_during_run: failed.len(),
         first_error: failed.first().map(|e| e.to_string()),
-        worker_cpu: worker_cpu_summary(&cpu_before, &cpu_after, wall),
+        worker_cpu: worker_cpu_summary(
+            &workers_before,
+            &workers_after,
+            cpu_after.wall_since(&cpu_before),
+        ),
     })
 }
 
@@ -1142,13 +795,6 @@ fn wait_for_processing(http_addr: &str, before: &Snapshot, shared: &Shared) {
     }
 }
 
-fn sleep_until(at: Instant) {
-    let left = at.saturating_duration_since(Instant::now());
-    if !left.is_zero() {
-        std::thread::sleep(left);
-    }
-}
-
 // ---------------------------------------------------------------- output
 
 /// Prints the result (and appends it with `--append`). Errors when devices failed.
@@ -1175,7 +821,7 @@ fn report(args: &Args, m: &Measurement, command: &str) -> Result<(), String> {
         m.steal_pct,
     );
     if let Some(path) = &args.append {
-        append_row(path, &row)?;
+        SECTION.add_row(path, TABLE_HEADER, &row)?;
         println!("appended to {}", path.display());
     }
     match &m.first_error {
@@ -1224,51 +870,13 @@ fn table_row(m: &Measurement, cores: usize, command: &str) -> String {
         format!("{:.2}", m.max_lag_ms),
         m.other_cpu_pct
             .map_or("–".to_string(), |p| format!("{p:.0}")),
-        format!("`{}`", command.replace('|', "\\|")),
+        command_cell(command),
     ];
     format!("| {} |", cells.join(" | "))
 }
 
 fn percent(value: Option<f64>) -> String {
     value.map_or("unknown".to_string(), |v| format!("{v:.1}%"))
-}
-
-/// Adds `row` to the table of the `## Load generator` section, creating the
-/// section (with its header row) at the end of the file the first time.
-fn append_row(path: &Path, row: &str) -> Result<(), String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    match lines.iter().position(|l| l.starts_with(SECTION)) {
-        Some(start) => {
-            let end = lines[start + 1..]
-                .iter()
-                .position(|l| l.starts_with("## "))
-                .map_or(lines.len(), |i| start + 1 + i);
-            match lines[start..end].iter().rposition(|l| l.starts_with('|')) {
-                Some(last) => lines.insert(start + last + 1, row.to_string()),
-                None => {
-                    let table = [TABLE_HEADER[0], TABLE_HEADER[1], row];
-                    for (offset, line) in table.iter().enumerate() {
-                        lines.insert(end + offset, line.to_string());
-                    }
-                }
-            }
-        }
-        None => {
-            if lines.last().is_some_and(|l| !l.is_empty()) {
-                lines.push(String::new());
-            }
-            lines.extend(SECTION_INTRO.lines().map(str::to_string));
-            lines.extend([TABLE_HEADER[0], TABLE_HEADER[1], row].map(str::to_string));
-        }
-    }
-    let mut out = lines.join("\n");
-    out.push('\n');
-    std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 const SECTION_INTRO: &str = "## Load generator (`perf/loadgen.rs`)
@@ -1285,41 +893,6 @@ kernel threads, hypervisor steal); above a few % the row was measured on a share
 A command ending in \"[sweep step N]\" is one step of that `--sweep` run (a fresh server per step).
 
 ";
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// The command line as typed (arguments with spaces quoted).
-fn command_line() -> String {
-    std::env::args()
-        .map(|arg| {
-            if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || c == '\'') {
-                format!("'{}'", arg.replace('\'', "'\\''"))
-            } else {
-                arg
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Today's UTC date, `YYYY-MM-DD` (days-to-civil, proleptic Gregorian).
-fn utc_date() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
 
 #[cfg(test)]
 mod tests {
@@ -1363,31 +936,23 @@ mod tests {
     }
 
     #[test]
-    fn rows_go_into_the_section_table() {
+    fn rows_go_into_the_first_table_of_the_section_not_its_sub_sections() {
+        // The shape of perf/RESULTS.md: the section's table, prose, then a
+        // `###` sub-section (here with a table of its own) ending the file.
         let path = std::env::temp_dir().join(format!("loadgen-{}.md", std::process::id()));
-        std::fs::write(&path, "# Results\n\n## Other\n\n| a |\n").unwrap();
-        append_row(&path, "| row 1 |").unwrap();
-        std::fs::write(
-            &path,
-            std::fs::read_to_string(&path).unwrap() + "\n## Later\n\ntext\n",
-        )
-        .unwrap();
-        append_row(&path, "| row 2 |").unwrap();
+        let text = format!(
+            "# Results\n\n{} (`perf/loadgen.rs`)\n\nintro\n\n{}\n{}\n| old |\n\nRows of today.\n\n\
+             ### What the load generator says\n\n| item | value |\n|---|---|\n| a | b |\n",
+            SECTION.heading, TABLE_HEADER[0], TABLE_HEADER[1]
+        );
+        std::fs::write(&path, text).unwrap();
+        SECTION.add_row(&path, TABLE_HEADER, "| new |").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let _ = std::fs::remove_file(&path);
-        assert_eq!(text.matches(SECTION).count(), 1, "{text}");
-        let row1 = text.find("| row 1 |").unwrap();
-        let row2 = text.find("| row 2 |").unwrap();
         assert!(
-            row1 < row2 && row2 < text.find("## Later").unwrap(),
+            text.contains("| old |\n| new |\n\nRows of today."),
             "{text}"
         );
-    }
-
-    #[test]
-    fn utc_date_is_a_date() {
-        let date = utc_date();
-        assert_eq!(date.len(), 10, "{date}");
-        assert!(date.starts_with("20"), "{date}");
+        assert!(text.ends_with("| a | b |\n"), "{text}");
     }
 }

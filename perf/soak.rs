@@ -8,7 +8,8 @@
 //!   and data dir (log level `info`, `meeting.api_rate_limit = 0` so the
 //!   verifier's transcript reads are not throttled; everything else default:
 //!   no LLM, so finalize takes the fallback summary; no ASR model in the temp
-//!   dir, so audio only goes through VAD), the way `perf/loadgen.rs` does.
+//!   dir, so audio only goes through VAD), as all perf tools do
+//!   (`perf/support.rs`).
 //! - Measures the baseline (threads, open fds, RSS) before any device
 //!   connects, then runs `--devices` simulated devices (one thread each) for
 //!   `--minutes`. Each device loops: connect (`Device-Id: soak:<i>`,
@@ -64,28 +65,33 @@
 //! `--append FILE` adds a run block under `## Soak (perf/soak.rs)` (the section
 //! is created once).
 
+#[path = "support.rs"]
+mod support;
+
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::io::Write;
+use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use huddle::audio::opus::{FRAME_MS, OpusEncoder, SAMPLE_RATE};
-use huddle::protocol::framing::{FramingVersion, PacketKind, encode_into};
+use huddle::audio::opus::FRAME_MS;
+use huddle::protocol::framing::FramingVersion;
 use serde_json::{Value, json};
-use tungstenite::client::IntoClientRequest;
-use tungstenite::http::HeaderValue;
-use tungstenite::{Bytes, HandshakeError, Message, WebSocket};
+use support::{
+    CONNECT_TIMEOUT, ProcStatus, Section, ServerOptions, ServerProcess, command_line, connect,
+    cores, cpu_seconds, hello, http_get, is_timeout, load_average, sleep_until, utc_date,
+};
+use tungstenite::{Bytes, Message, WebSocket};
 
 /// Stack of each device thread.
 const DEVICE_STACK: usize = 256 * 1024;
-/// Connect, handshake, hello and each awaited reply get this long.
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// Each awaited reply gets this long, as connect, handshake and hello do.
+const TIMEOUT: Duration = CONNECT_TIMEOUT;
 /// The close handshake gets this long (the server's own limit is 5 s).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(6);
 /// How often a waiting device looks at its socket.
@@ -104,7 +110,11 @@ const VERIFY_FOR: Duration = Duration::from_secs(90);
 const RSS_TOLERANCE_PCT: f64 = 5.0;
 /// Error messages kept for the report.
 const ERROR_SAMPLES: usize = 12;
-const SECTION: &str = "## Soak (perf/soak.rs)";
+/// Where `--append` puts the run's block.
+const SECTION: Section = Section {
+    heading: "## Soak (perf/soak.rs)",
+    intro: SECTION_INTRO,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -219,10 +229,16 @@ fn run(args: &Args) -> Result<bool, String> {
         frames.len(),
         args.seed
     );
-    let mut server = ServerProcess::start(&args.server_bin, &args.server_env)?;
-    let pid = server.child.id();
-    let http_addr = format!("127.0.0.1:{}", server.port);
-    let ws_url = format!("ws://127.0.0.1:{}/xiaozhi/v1/", server.port);
+    let mut server = ServerProcess::start(&ServerOptions {
+        log_level: "info",
+        // The verifier reads a transcript per finalized meeting.
+        extra_config: "\n[meeting]\napi_rate_limit = 0\n".into(),
+        env: &args.server_env,
+        ..ServerOptions::new("huddle-soak", &args.server_bin)
+    })?;
+    let pid = server.pid();
+    let http_addr = server.http_addr();
+    let ws_url = server.ws_url();
     let aborts_before = tcp_abort_on_close();
 
     // Baseline: the idle server, a few seconds after start, before any device.
@@ -346,7 +362,7 @@ fn run(args: &Args) -> Result<bool, String> {
     );
 
     let verification = verifier.finish();
-    let log = std::fs::read_to_string(server.dir.join("stderr.log")).unwrap_or_default();
+    let log = server.log_text();
     let panics: Vec<&str> = log
         .lines()
         .filter(|l| l.to_ascii_lowercase().contains("panic"))
@@ -407,7 +423,7 @@ fn run(args: &Args) -> Result<bool, String> {
         nudge_audio_workers(&shared.ws_url, pid, &baseline);
     }
     if let Some(path) = &args.append {
-        append_block(path, &report.markdown(&verdicts, args.csv.as_deref()))?;
+        SECTION.add_block(path, &report.markdown(&verdicts, args.csv.as_deref()))?;
         println!("appended to {}", path.display());
     }
     if !passed || args.keep {
@@ -433,224 +449,11 @@ fn median3<'a>(samples: impl Iterator<Item = &'a &'a Sample>) -> Option<u64> {
 
 /// The WAV encoded once to 60 ms Opus packets, framed in protocol v3.
 fn prepare_frames(args: &Args) -> Result<Arc<Vec<Bytes>>, String> {
-    let wav = match &args.wav {
-        Some(path) => path.clone(),
-        None => default_fixture()?,
-    };
-    let pcm = read_wav(&wav)?;
-    let packets = OpusEncoder::new()
-        .and_then(|mut encoder| encoder.encode_all(&pcm))
-        .map_err(|e| format!("opus encode: {e}"))?;
-    if packets.is_empty() {
-        return Err(format!("{} holds no audio", wav.display()));
-    }
-    let frames = packets
-        .iter()
-        .map(|packet| {
-            let mut frame = Vec::with_capacity(packet.len() + 4);
-            encode_into(FramingVersion::V3, PacketKind::Opus, packet, &mut frame);
-            Bytes::from(frame)
-        })
-        .collect();
-    Ok(Arc::new(frames))
-}
-
-/// Generates the speech fixtures into `target/fixtures` and returns `long_speech.wav`.
-fn default_fixture() -> Result<PathBuf, String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new("bash")
-        .arg("tests/fixtures/make_fixtures.sh")
-        .arg("target/fixtures")
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cannot run make_fixtures.sh: {e}"))?;
-    if !status.success() {
-        return Err(format!("make_fixtures.sh failed ({status}); pass --wav"));
-    }
-    Ok(root.join("target/fixtures/long_speech.wav"))
-}
-
-fn read_wav(path: &Path) -> Result<Vec<i16>, String> {
-    let reader = hound::WavReader::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let spec = reader.spec();
-    if spec.channels != 1
-        || spec.sample_rate != SAMPLE_RATE
-        || spec.bits_per_sample != 16
-        || spec.sample_format != hound::SampleFormat::Int
-    {
-        return Err(format!(
-            "{}: need 16 kHz mono 16-bit PCM, got {spec:?}",
-            path.display()
-        ));
-    }
-    reader
-        .into_samples::<i16>()
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))
+    let wav = support::wav_or_fixture(args.wav.as_deref(), "long_speech")?;
+    Ok(Arc::new(support::opus_frames(&wav, FramingVersion::V3)?))
 }
 
 // ---------------------------------------------------------------- server
-
-/// A `huddle serve` child on a free loopback port, in its own temp dir.
-struct ServerProcess {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-    /// Leave the temp dir behind (for a failed run, or `--keep`).
-    keep: bool,
-}
-
-impl ServerProcess {
-    fn start(bin: &Path, env: &[(String, String)]) -> Result<ServerProcess, String> {
-        // The child runs in its temp dir, so a relative binary path must be resolved here.
-        let bin = bin
-            .canonicalize()
-            .map_err(|e| format!("server binary {}: {e}", bin.display()))?;
-        let dir = std::env::temp_dir().join(format!(
-            "huddle-soak-{}-{}",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut last_error = String::new();
-        // A probed port can be taken before the server binds it; try a few.
-        for _attempt in 0..3 {
-            let port = free_port()?;
-            let config_path = dir.join("huddle.toml");
-            std::fs::write(&config_path, server_config(port, &dir))
-                .map_err(|e| format!("{}: {e}", config_path.display()))?;
-            match spawn_and_wait(&bin, &dir, port, env) {
-                Ok(child) => {
-                    return Ok(ServerProcess {
-                        child,
-                        port,
-                        dir,
-                        keep: false,
-                    });
-                }
-                Err(e) => last_error = e,
-            }
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        Err(last_error)
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-fn server_config(port: u16, dir: &Path) -> String {
-    format!(
-        "[server]\nip = \"127.0.0.1\"\nport = {port}\n\n\
-         [storage]\ndata_dir = \"{}\"\n\n\
-         [meeting]\napi_rate_limit = 0\n\n\
-         [log]\nlevel = \"info\"\n",
-        dir.join("data").display()
-    )
-}
-
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|e| format!("no free port: {e}"))
-}
-
-/// Runs the server and waits until its port accepts a connection.
-fn spawn_and_wait(
-    bin: &Path,
-    dir: &Path,
-    port: u16,
-    env: &[(String, String)],
-) -> Result<Child, String> {
-    let log_path = dir.join("stderr.log");
-    let log =
-        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let mut child = Command::new(bin)
-        .arg("serve")
-        .arg("--config")
-        .arg(dir.join("huddle.toml"))
-        .current_dir(dir)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
-            return Ok(child);
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            return Err(format!(
-                "server exited ({status}) before accepting; its log:\n{log}"
-            ));
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("server did not accept on port {port} within 10 s"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Plain HTTP/1.1 GET: `(status, body)`.
-fn http_get(addr: &str, target: &str) -> Result<(u16, String), String> {
-    let failed = |e: std::io::Error| format!("GET {target} from {addr}: {e}");
-    let mut stream = TcpStream::connect(addr).map_err(failed)?;
-    stream.set_read_timeout(Some(TIMEOUT)).map_err(failed)?;
-    let request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).map_err(failed)?;
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        let n = stream.read(&mut chunk).map_err(failed)?;
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&chunk[..n]);
-        if body_complete(&raw) {
-            break;
-        }
-    }
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("GET {target}: malformed reply"))?;
-    let status = head
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("GET {target}: no status line"))?;
-    Ok((status, body.to_string()))
-}
-
-/// True once the headers and `Content-Length` bytes of body have arrived.
-fn body_complete(raw: &[u8]) -> bool {
-    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&raw[..end]);
-    head.lines()
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
-        .is_some_and(|length| raw.len() >= end + 4 + length)
-}
 
 /// `huddle_connections` from `/metrics`.
 fn connections_gauge(http_addr: &str) -> Option<i64> {
@@ -691,25 +494,17 @@ impl Sample {
         phase: &'static str,
         connected: i64,
     ) -> Result<Sample, String> {
-        let path = format!("/proc/{pid}/status");
-        let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        let field = |name: &str| -> Result<u64, String> {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                .ok_or_else(|| format!("{path}: no {name}"))
-        };
+        let status = ProcStatus::read(pid)?;
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .map_err(|e| format!("/proc/{pid}/fd: {e}"))?
             .count() as i64;
         Ok(Sample {
             elapsed,
             phase,
-            rss_kib: field("VmRSS:")?,
-            rss_anon_kib: field("RssAnon:")?,
-            rss_file_kib: field("RssFile:")?,
-            threads: field("Threads:")? as i64,
+            rss_kib: status.field("VmRSS:")?,
+            rss_anon_kib: status.field("RssAnon:")?,
+            rss_file_kib: status.field("RssFile:")?,
+            threads: status.field("Threads:")? as i64,
             fds,
             cpu_s: cpu_seconds(&pid.to_string())?,
             connected,
@@ -752,36 +547,6 @@ impl Sample {
             c.errors
         )
     }
-}
-
-/// CPU seconds (user + system, all threads) of `pid`.
-fn cpu_seconds(pid: &str) -> Result<f64, String> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |index: usize| -> Result<f64, String> {
-        fields
-            .get(index)
-            .and_then(|v| v.parse::<f64>().ok())
-            .ok_or_else(|| format!("{path}: no field {}", index + 3))
-    };
-    Ok((ticks(11)? + ticks(12)?) / clock_ticks())
-}
-
-fn clock_ticks() -> f64 {
-    static TICKS: OnceLock<f64> = OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
-            .filter(|ticks: &f64| *ticks > 0.0)
-            .unwrap_or(100.0)
-    })
 }
 
 /// When threads and fds were first back at the baseline after the devices left.
@@ -924,15 +689,6 @@ fn tcp_abort_on_close() -> Option<u64> {
         return values.split_whitespace().nth(index)?.parse().ok();
     }
     None
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| {
-            let parts: Vec<&str> = l.split_whitespace().take(3).collect();
-            format!("loadavg {}", parts.join(" "))
-        })
-        .unwrap_or_else(|_| "loadavg unknown".into())
 }
 
 fn count_levels(log: &str) -> BTreeMap<String, usize> {
@@ -1198,8 +954,8 @@ impl Drop for Connected<'_> {
 impl Device<'_> {
     /// Connect, hello, the planned actions with pings in between, disconnect.
     fn session(&mut self) -> Result<(), String> {
-        let mut ws = connect(&self.shared.ws_url, &format!("soak:{}", self.index))?;
-        hello(&mut ws)?;
+        let mut ws = connect(&self.shared.ws_url, &format!("soak:{}", self.index), 3)?;
+        hello(&mut ws, 3)?;
         ws.get_mut()
             .set_nonblocking(true)
             .map_err(|e| format!("set non-blocking: {e}"))?;
@@ -1478,67 +1234,6 @@ impl Device<'_> {
     }
 }
 
-fn connect(url: &str, device_id: &str) -> Result<WebSocket<TcpStream>, String> {
-    let mut request = url
-        .into_client_request()
-        .map_err(|e| format!("bad url: {e}"))?;
-    let header = |value: String| HeaderValue::from_str(&value).map_err(|e| e.to_string());
-    request
-        .headers_mut()
-        .insert("device-id", header(device_id.to_string())?);
-    request
-        .headers_mut()
-        .insert("protocol-version", header("3".into())?);
-    let host = request.uri().host().unwrap_or("127.0.0.1");
-    let port = request.uri().port_u16().unwrap_or(80);
-    let address = (host, port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| format!("cannot resolve {host}:{port}"))?;
-    let stream = TcpStream::connect_timeout(&address, TIMEOUT)
-        .map_err(|e| format!("connect {address}: {e}"))?;
-    let setup = |stream: &TcpStream| -> std::io::Result<()> {
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(TIMEOUT))?;
-        stream.set_write_timeout(Some(TIMEOUT))
-    };
-    setup(&stream).map_err(|e| format!("socket options: {e}"))?;
-    let (ws, _response) = tungstenite::client(request, stream).map_err(|e| match e {
-        HandshakeError::Failure(e) => format!("handshake: {e}"),
-        HandshakeError::Interrupted(_) => "handshake timed out".to_string(),
-    })?;
-    Ok(ws)
-}
-
-/// Sends the firmware's hello and waits for the server's (socket still blocking).
-fn hello(ws: &mut WebSocket<TcpStream>) -> Result<(), String> {
-    let hello = json!({
-        "type": "hello", "version": 3, "transport": "websocket",
-        "features": {"mcp": false},
-        "audio_params": {"format": "opus", "sample_rate": SAMPLE_RATE, "channels": 1, "frame_duration": FRAME_MS}
-    });
-    ws.send(Message::text(hello.to_string()))
-        .map_err(|e| format!("send hello: {e}"))?;
-    let deadline = Instant::now() + TIMEOUT;
-    while Instant::now() < deadline {
-        match ws.read() {
-            Ok(Message::Text(text)) => {
-                let reply: Value = serde_json::from_str(text.as_str())
-                    .map_err(|e| format!("server sent non-JSON text ({e})"))?;
-                if reply["type"] == "hello" {
-                    return Ok(());
-                }
-            }
-            Ok(Message::Close(frame)) => return Err(format!("closed before hello: {frame:?}")),
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e)) if is_timeout(&e) => break,
-            Err(e) => return Err(format!("waiting for hello: {e}")),
-        }
-    }
-    Err("no hello reply within 10 s".into())
-}
-
 /// The WebSocket close handshake: our close frame, then read until the server's.
 fn clean_close(ws: &mut WebSocket<TcpStream>) -> Result<(), String> {
     match ws.close(None) {
@@ -1595,17 +1290,6 @@ fn abrupt_reset(mut ws: WebSocket<TcpStream>) -> Result<bool, String> {
     Ok(false)
 }
 
-fn is_timeout(e: &std::io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
-}
-
-fn sleep_until(at: Instant) {
-    let left = at.saturating_duration_since(Instant::now());
-    if !left.is_zero() {
-        std::thread::sleep(left);
-    }
-}
-
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -1620,11 +1304,11 @@ fn nudge_audio_workers(ws_url: &str, pid: u32, baseline: &Sample) {
     let before = Sample::take(pid, Duration::ZERO, "nudge", 0);
     for k in 0..4 {
         // Not a soak device's id, so no soak device is replaced.
-        let Ok(mut ws) = connect(ws_url, &format!("nudge:{k}")) else {
+        let Ok(mut ws) = connect(ws_url, &format!("nudge:{k}"), 3) else {
             println!("nudge: connection {k} failed");
             return;
         };
-        let _ = hello(&mut ws);
+        let _ = hello(&mut ws, 3);
         let _ = ws.send(Message::text(
             json!({"type": "listen", "state": "start", "mode": "auto"}).to_string(),
         ));
@@ -2106,7 +1790,7 @@ impl Report {
     }
 
     fn markdown(&self, verdicts: &[Verdict], csv: Option<&Path>) -> String {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = cores();
         let mut out = format!(
             "### {}, {} cores: {} devices × {} min\n\n`{}`\n\n| item | value |\n|---|---|\n",
             utc_date(),
@@ -2187,44 +1871,6 @@ impl Report {
     }
 }
 
-/// Adds `block` at the end of the `## Soak` section, creating it the first time.
-fn append_block(path: &Path, block: &str) -> Result<(), String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let block_lines = block.lines().map(str::to_string);
-    match lines.iter().position(|l| l.starts_with(SECTION)) {
-        Some(start) => {
-            let end = lines[start + 1..]
-                .iter()
-                .position(|l| l.starts_with("## "))
-                .map_or(lines.len(), |i| start + 1 + i);
-            let mut insert: Vec<String> = Vec::new();
-            if lines[..end].last().is_some_and(|l| !l.is_empty()) {
-                insert.push(String::new());
-            }
-            insert.extend(block_lines);
-            if end < lines.len() {
-                insert.push(String::new());
-            }
-            lines.splice(end..end, insert);
-        }
-        None => {
-            if lines.last().is_some_and(|l| !l.is_empty()) {
-                lines.push(String::new());
-            }
-            lines.extend(SECTION_INTRO.lines().map(str::to_string));
-            lines.extend(block_lines);
-        }
-    }
-    let mut out = lines.join("\n");
-    out.push('\n');
-    std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 const SECTION_INTRO: &str = "## Soak (perf/soak.rs)
 
 `cargo run --release --bin huddle-soak -- [--devices 200] [--minutes 30] --csv FILE --append perf/RESULTS.md`:
@@ -2241,37 +1887,6 @@ within 30 s after all devices left; every acknowledged snippet text in its meeti
 \"panic\" in the server's log (its stderr). Server and generator share the machine.
 
 ";
-
-/// The command line as typed (arguments with spaces quoted).
-fn command_line() -> String {
-    std::env::args()
-        .map(|arg| {
-            if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || c == '\'') {
-                format!("'{}'", arg.replace('\'', "'\\''"))
-            } else {
-                arg
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Today's UTC date, `YYYY-MM-DD` (days-to-civil, proleptic Gregorian).
-fn utc_date() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
 
 #[cfg(test)]
 mod tests {
@@ -2293,28 +1908,6 @@ mod tests {
         }
         let hits = (0..10_000).filter(|_| a.chance(0.1)).count();
         assert!((800..1200).contains(&hits), "{hits}");
-    }
-
-    #[test]
-    fn blocks_go_into_the_section() {
-        let path = std::env::temp_dir().join(format!("soak-{}.md", std::process::id()));
-        std::fs::write(&path, "# Results\n\n## Other\n\ntext\n").unwrap();
-        append_block(&path, "### run 1\n\n| a |\n").unwrap();
-        std::fs::write(
-            &path,
-            std::fs::read_to_string(&path).unwrap() + "\n## Later\n\ntext\n",
-        )
-        .unwrap();
-        append_block(&path, "### run 2\n").unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let _ = std::fs::remove_file(&path);
-        assert_eq!(text.matches(SECTION).count(), 1, "{text}");
-        let run1 = text.find("### run 1").unwrap();
-        let run2 = text.find("### run 2").unwrap();
-        assert!(
-            run1 < run2 && run2 < text.find("## Later").unwrap(),
-            "{text}"
-        );
     }
 
     #[test]
