@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use super::ApiContext;
 use super::request::RequestHead;
 use super::response::Response;
-use crate::store::meetings::MeetingStore;
 use crate::store::model::valid_session_id;
 
 /// `recent`: default and bounds of `limit`.
@@ -51,26 +50,10 @@ pub fn answer(head: &RequestHead, rest: &str, full_path: &str, ctx: &ApiContext)
 
 type Answer = Result<Response, Response>;
 
-fn store<'a>(ctx: &ApiContext<'a>) -> Result<&'a MeetingStore, Response> {
-    ctx.store.ok_or_else(|| {
-        Response::internal("meeting", &format!(
-            "meeting storage is unavailable: storage.data_dir {} could not be opened at startup",
-            ctx.config.storage.data_dir.display()
-        ))
-    })
-}
-
-/// A query parameter's value, with an empty value (`deviceId=`) counting as absent.
-fn param(head: &RequestHead, name: &str) -> Option<String> {
-    head.query_param(name)
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
 /// A non-negative integer parameter; values beyond `u64` saturate (they are
 /// clamped anyway), anything that is not all digits is a 400 naming it.
 fn uint_param(head: &RequestHead, name: &str) -> Result<Option<u64>, Response> {
-    let Some(value) = param(head, name) else {
+    let Some(value) = head.non_empty_param(name) else {
         return Ok(None);
     };
     parse_uint(&value).map(Some).ok_or_else(|| {
@@ -89,7 +72,7 @@ fn parse_uint(value: &str) -> Option<u64> {
 
 /// A time bound: ms since the epoch or an RFC 3339 time.
 fn ts_param(head: &RequestHead, name: &str) -> Result<Option<u64>, Response> {
-    let Some(value) = param(head, name) else {
+    let Some(value) = head.non_empty_param(name) else {
         return Ok(None);
     };
     parse_uint(&value)
@@ -109,10 +92,10 @@ fn clamped(value: Option<u64>, default: u64, max: u64) -> u64 {
 /// `GET /meetings/recent?limit=10&deviceId=&fromTs=&toTs=`
 fn recent(head: &RequestHead, ctx: &ApiContext) -> Answer {
     let limit = clamped(uint_param(head, "limit")?, RECENT_DEFAULT, RECENT_MAX);
-    let device = param(head, "deviceId");
+    let device = head.non_empty_param("deviceId");
     let from_ts = ts_param(head, "fromTs")?;
     let to_ts = ts_param(head, "toTs")?;
-    let store = store(ctx)?;
+    let store = ctx.meeting_store("meeting")?;
     let items = store
         .recent(limit as usize, device.as_deref(), from_ts, to_ts)
         .map_err(|e| {
@@ -129,7 +112,8 @@ fn detail(head: &RequestHead, id: &str, ctx: &ApiContext) -> Answer {
     if !valid_session_id(id) {
         return Err(Response::meeting_not_found(id));
     }
-    let meeting = store(ctx)?
+    let meeting = ctx
+        .meeting_store("meeting")?
         .load(id)
         .map_err(|e| Response::internal("meeting", &format!("cannot read meeting {id}: {e}")))?
         .ok_or_else(|| Response::meeting_not_found(id))?;
@@ -162,7 +146,8 @@ fn transcript(head: &RequestHead, id: &str, ctx: &ApiContext) -> Answer {
     if !valid_session_id(id) {
         return Err(Response::meeting_not_found(id));
     }
-    let (items, total) = store(ctx)?
+    let (items, total) = ctx
+        .meeting_store("meeting")?
         .transcript(id, offset, limit)
         .map_err(|e| {
             Response::internal(

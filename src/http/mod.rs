@@ -45,6 +45,36 @@ pub struct ApiContext<'a> {
     pub limiter: &'a RateLimiter,
 }
 
+impl<'a> ApiContext<'a> {
+    /// The meeting archive, or a 500 naming `area` and the data dir when it
+    /// could not be opened at start-up.
+    pub fn meeting_store(&self, area: &str) -> Result<&'a MeetingStore, Response> {
+        self.store.ok_or_else(|| {
+            self.storage_unavailable(area, "meeting storage is unavailable: storage.data_dir")
+        })
+    }
+
+    /// The workflow task store, or a 500 like [`Self::meeting_store`].
+    pub fn task_store(&self, area: &str) -> Result<&'a TaskStore, Response> {
+        self.tasks.ok_or_else(|| {
+            self.storage_unavailable(
+                area,
+                "workflow storage is unavailable: tasks.json under storage.data_dir",
+            )
+        })
+    }
+
+    fn storage_unavailable(&self, area: &str, what: &str) -> Response {
+        Response::internal(
+            area,
+            &format!(
+                "{what} {} could not be opened at startup",
+                self.config.storage.data_dir.display()
+            ),
+        )
+    }
+}
+
 /// The paths behind the API token and the rate limit (§5.1), with the
 /// `/supie` alias prefix removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -107,6 +107,14 @@ impl RequestHead {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v)
     }
+
+    /// First query value for `name`, trimmed; an empty value (`deviceId=`)
+    /// counts as absent, as a form's unfilled field would.
+    pub fn non_empty_param(&self, name: &str) -> Option<String> {
+        self.query_param(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
 }
 
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {

@@ -17,7 +17,6 @@ use crate::store::meetings::MeetingStore;
 use crate::store::model::{MeetingRecord, valid_session_id};
 use crate::workflow::groups::normalize_group;
 use crate::workflow::service::send_group_snapshots;
-use crate::workflow::store::TaskStore;
 
 /// Priority of a task imported from a meeting (0 is most urgent).
 const IMPORT_PRIORITY: u64 = 2;
@@ -64,31 +63,6 @@ type Answer = Result<Response, Response>;
 /// A route's handler: the request head, its body and the server snapshot.
 type Handler = fn(&RequestHead, &[u8], &ApiContext) -> Answer;
 
-fn tasks<'a>(ctx: &ApiContext<'a>) -> Result<&'a TaskStore, Response> {
-    ctx.tasks.ok_or_else(|| {
-        Response::internal("workflow", &format!(
-            "workflow storage is unavailable: tasks.json under storage.data_dir {} could not be opened at startup",
-            ctx.config.storage.data_dir.display()
-        ))
-    })
-}
-
-fn meetings<'a>(ctx: &ApiContext<'a>) -> Result<&'a MeetingStore, Response> {
-    ctx.store.ok_or_else(|| {
-        Response::internal("workflow", &format!(
-            "meeting storage is unavailable: storage.data_dir {} could not be opened at startup",
-            ctx.config.storage.data_dir.display()
-        ))
-    })
-}
-
-/// A query parameter's value, with an empty value (`groupKey=`) counting as absent.
-fn param(head: &RequestHead, name: &str) -> Option<String> {
-    head.query_param(name)
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
 /// The group key of a request, normalized and cut to 8 characters; a key
 /// that is absent or normalizes to nothing is a 400 naming `groupKey`.
 fn group_key(raw: Option<String>) -> Result<String, Response> {
@@ -109,8 +83,8 @@ fn group_key(raw: Option<String>) -> Result<String, Response> {
 /// `GET /workflow?groupKey=94:a9:90`: tasks whose group starts with the key,
 /// in storage order.
 fn list(head: &RequestHead, _body: &[u8], ctx: &ApiContext) -> Answer {
-    let group = group_key(param(head, "groupKey"))?;
-    let items = tasks(ctx)?.list_prefix(&group);
+    let group = group_key(head.non_empty_param("groupKey"))?;
+    let items = ctx.task_store("workflow")?.list_prefix(&group);
     Ok(Response::ok_data(
         json!({"items": items, "groupKey": group}),
     ))
@@ -143,10 +117,10 @@ fn import_params(
     };
     let field = |name: &str| -> Result<Option<String>, Response> {
         match fields.get(name) {
-            None | Some(Value::Null) => Ok(param(head, name)),
+            None | Some(Value::Null) => Ok(head.non_empty_param(name)),
             Some(Value::String(s)) => Ok(Some(s.trim().to_string())
                 .filter(|s| !s.is_empty())
-                .or_else(|| param(head, name))),
+                .or_else(|| head.non_empty_param(name))),
             Some(other) => Err(Response::bad_request(&format!(
                 "{name} must be a string, got {}",
                 json_kind(other)
@@ -171,8 +145,8 @@ fn json_kind(value: &Value) -> &'static str {
 fn import(head: &RequestHead, body: &[u8], ctx: &ApiContext) -> Answer {
     let (group, session_id) = import_params(head, body)?;
     let group = group_key(group)?;
-    let task_store = tasks(ctx)?;
-    let meeting_store = meetings(ctx)?;
+    let task_store = ctx.task_store("workflow")?;
+    let meeting_store = ctx.meeting_store("workflow")?;
     let record = match session_id {
         Some(sid) => load_meeting(meeting_store, &sid)?,
         None => {
