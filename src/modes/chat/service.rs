@@ -215,7 +215,6 @@ pub fn run(job: &ReplyJob) {
     let mut speaker = Speaker::new(job);
     match chat(job, &mut speaker) {
         Ok(reply) => {
-            speaker.flush();
             if !speaker.cancelled {
                 finish(job, Some(reply));
             }
@@ -382,6 +381,9 @@ fn chat(job: &ReplyJob, speaker: &mut Speaker) -> Result<String, LlmError> {
         })?;
         answer.push_str(&reply.content);
         if reply.tool_calls.is_empty() || round == MAX_TOOL_ROUNDS {
+            // The answer's tail without a sentence end is spoken before the
+            // count is logged, so the log matches what the badge got.
+            speaker.flush();
             ::log::info!(
                 "{} reply for {} by {}: {} chars, {} sentences ({} ms)",
                 job.purpose,
