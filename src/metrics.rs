@@ -26,6 +26,8 @@ pub struct Metrics {
     pub idle_closes_total: AtomicU64,
     /// Events a connection's full inbox refused (the sender dropped them).
     pub events_dropped_total: AtomicU64,
+    /// Times freed memory was handed back to the system (`crate::alloc`).
+    pub malloc_trims: AtomicU64,
 }
 
 pub static METRICS: Metrics = Metrics::new();
@@ -44,6 +46,7 @@ impl Metrics {
             http_requests: [const { AtomicU64::new(0) }; HTTP_STATUSES.len() + 1],
             idle_closes_total: AtomicU64::new(0),
             events_dropped_total: AtomicU64::new(0),
+            malloc_trims: AtomicU64::new(0),
         }
     }
 
@@ -141,6 +144,12 @@ impl Metrics {
             "counter",
             "Events refused by a full connection inbox.",
             &plain(&self.events_dropped_total),
+        );
+        metric(
+            "huddle_malloc_trims_total",
+            "counter",
+            "Times memory freed by ended connections was returned to the system.",
+            &plain(&self.malloc_trims),
         );
         metric(
             "huddle_log_records_dropped_total",

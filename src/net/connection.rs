@@ -47,6 +47,7 @@ pub fn spawn(
             if let Err(e) = serve(socket, peer, listener, conn_id, &ctx) {
                 ::log::debug!("connection {conn_id} from {peer} ended: {e}");
             }
+            crate::alloc::release_after_close();
         });
     if let Err(e) = spawned {
         ::log::error!("cannot start a thread for connection {conn_id} from {peer}: {e}");

@@ -146,10 +146,18 @@ pub fn write_response(
     Ok(())
 }
 
+/// Bytes read from the socket at once.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+
 pub fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(MAX_WS_MESSAGE))
         .max_frame_size(Some(MAX_WS_MESSAGE))
+        // tungstenite zero-fills up to this much of its read buffer before
+        // every socket read, so the default 128 KiB cost a memset per read
+        // and 128 KiB resident per connection. Device frames are a few
+        // hundred bytes; a bigger message reserves its own length anyway.
+        .read_buffer_size(READ_BUFFER_BYTES)
         // Frames go out as soon as they are written: devices wait on replies.
         .write_buffer_size(0)
         // A device that stops reading loses frames instead of growing memory.
