@@ -6,7 +6,7 @@
 mod common;
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::audio::{Fixture, InProcess, frames};
 use common::funasr_mock::{FunAsrMock, Quirk};
@@ -19,7 +19,8 @@ fn funasr_config(url: &str, timeout_s: u64) -> String {
     )
 }
 
-/// Streams the fixture and collects the device's messages of `kind` until `count` arrived.
+/// Streams the fixture and collects the device's messages until `count`
+/// results arrived.
 fn stream_and_collect(
     server: &InProcess,
     id: &str,
@@ -27,29 +28,14 @@ fn stream_and_collect(
     count: usize,
     timeout: Duration,
 ) -> Vec<Value> {
-    let mut device = server.device(id, 3);
-    device.send_json(json!({"type":"listen","state":"start","mode":"auto"}));
-    for frame in frames(FramingVersion::V3, &Fixture::load(fixture).packets()) {
-        device.send_binary(frame);
-    }
-    let deadline = Instant::now() + timeout;
-    let mut seen = Vec::new();
+    let mut device = server.stream_fixture(id, fixture);
     // `audio` `transcription` follows each `stt`, so it marks a complete result.
-    while seen
-        .iter()
-        .filter(|v: &&Value| v["event"] == "transcription")
-        .count()
-        < count
-        && Instant::now() < deadline
-    {
-        if let common::Received::Json(v) =
-            device.next(deadline.saturating_duration_since(Instant::now()))
-            && v["type"] != "server"
-        {
-            seen.push(v);
-        }
-    }
-    seen
+    device.collect_until(timeout, |seen| {
+        seen.iter()
+            .filter(|v| v["event"] == "transcription")
+            .count()
+            >= count
+    })
 }
 
 #[test]

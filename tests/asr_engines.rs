@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::asr_service::{AsrService, whisper_model, word_error_rate};
+use common::asr_service::{AsrService, whisper_config, word_error_rate};
 use common::audio::{Fixture, InProcess, fixtures_dir, frames};
-use common::{Received, Server};
+use common::{Server, simulator};
 use huddle::protocol::framing::FramingVersion;
 use serde_json::{Value, json};
 
@@ -36,49 +35,25 @@ fn truth_text(fixture: &str) -> String {
         .join(" ")
 }
 
-fn whisper_config() -> String {
-    format!(
-        "[asr.whisper]\ntype = \"whisper\"\nmodel = \"{}\"\nlanguage = \"en\"\nthreads = 2\n",
-        whisper_model().display()
-    )
-}
-
 /// Runs `huddle device` and returns the `stt` texts it printed, in order.
 fn simulate(server: &Server, mode: &str, wav: &str, linger_ms: u64) -> Vec<String> {
-    let output = Command::new(env!("CARGO_BIN_EXE_huddle"))
-        .args([
-            "device",
-            "--url",
-            &server.ws_url("/xiaozhi/v1/"),
+    let run = simulator::stream(
+        server,
+        &fixtures_dir().join(wav),
+        &[
             "--protocol",
             "3",
             "--fast",
-        ])
-        .args([
             "--mode",
             mode,
             "--linger-ms",
             &linger_ms.to_string(),
             "--device-id",
             &format!("sim-{mode}"),
-        ])
-        .arg("--wav")
-        .arg(fixtures_dir().join(wav))
-        .output()
-        .expect("run huddle device");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "simulator failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
-    stdout
-        .lines()
-        .filter_map(|line| line.split_once("] ").map(|(_, json)| json))
-        .filter_map(|json| serde_json::from_str::<Value>(json).ok())
-        .filter(|v| v["type"] == "stt")
-        .map(|v| v["text"].as_str().unwrap_or_default().to_string())
-        .collect()
+    run.assert_success();
+    run.stt_texts()
 }
 
 #[test]
@@ -123,18 +98,11 @@ fn stream(
     results: usize,
     timeout: Duration,
 ) -> Vec<Value> {
-    let mut device = server.device(id, 3);
-    device.send_json(json!({"type":"listen","state":"start","mode":"auto"}));
-    for frame in frames(FramingVersion::V3, &Fixture::load(fixture).packets()) {
-        device.send_binary(frame);
-    }
-    collect(&mut device, results, timeout)
+    collect(&mut server.stream_fixture(id, fixture), results, timeout)
 }
 
 fn collect(device: &mut common::Device, results: usize, timeout: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + timeout;
-    let mut seen: Vec<Value> = Vec::new();
-    while Instant::now() < deadline {
+    device.collect_until(timeout, |seen| {
         // A result is a transcription line, or a `tts stop` that ends a
         // failed utterance (one with no `tts start` before it: a chat turn's
         // answer has both).
@@ -148,16 +116,8 @@ fn collect(device: &mut common::Device, results: usize, timeout: Duration) -> Ve
             .filter(|v| v["event"] == "transcription")
             .count()
             + state("stop").saturating_sub(state("start"));
-        if done >= results {
-            break;
-        }
-        if let Received::Json(v) = device.next(deadline.saturating_duration_since(Instant::now()))
-            && v["type"] != "server"
-        {
-            seen.push(v);
-        }
-    }
-    seen
+        done >= results
+    })
 }
 
 fn stt_text(messages: &[Value]) -> String {

@@ -517,28 +517,6 @@ fn text_rows(port: u16) -> Vec<Row> {
 
 // ------------------------------------------------------- device helpers
 
-/// The next reply, skipping the unsolicited broadcasts (stats, group
-/// snapshots); a close or a timeout is an `Err`.
-fn next_reply(device: &mut Device, timeout: Duration) -> Result<Value, String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match device.next(deadline.saturating_duration_since(Instant::now())) {
-            Received::Json(v) if v["type"] == "server" && v["event"] == "stats" => continue,
-            Received::Json(v)
-                if v["type"] == "workflow"
-                    && v["event"] == "update"
-                    && v.get("status").is_none() =>
-            {
-                continue;
-            }
-            Received::Json(v) => return Ok(v),
-            Received::Binary(b) => return Err(format!("binary frame of {} bytes", b.len())),
-            Received::Closed(frame) => return Err(format!("connection closed: {frame:?}")),
-            Received::Timeout => return Err(format!("no reply within {timeout:?}")),
-        }
-    }
-}
-
 fn check(reply: &Value, expect: &Expect) -> Result<(), String> {
     match expect {
         Expect::Reply(want) if reply == want => Ok(()),
@@ -621,7 +599,7 @@ impl<'s> Prober<'s> {
     /// The connection took its errors and still works: ping → pong.
     fn still_answers(&mut self) {
         self.device.send_json(json!({"type":"ping"}));
-        match next_reply(&mut self.device, WAIT) {
+        match self.device.try_recv(WAIT) {
             Ok(v) if v == json!({"type":"pong"}) => {}
             other => self.failures.push(format!(
                 "connection {} after {} errors: ping got {other:?}",
@@ -641,7 +619,7 @@ impl<'s> Prober<'s> {
                 Input::Text(text) => self.device.send_text(text),
                 Input::JsonFrame(payload) => self.device.send_binary(v3_json_frame(payload)),
             }
-            match next_reply(&mut self.device, WAIT) {
+            match self.device.try_recv(WAIT) {
                 Ok(reply) => {
                     if let Err(why) = check(&reply, &row.expect) {
                         self.failures.push(format!("{}: {why}", label(&row.input)));
@@ -697,7 +675,7 @@ fn items(texts: &[String]) -> Value {
 
 fn ping(device: &mut Device) {
     device.send_json(json!({"type":"ping"}));
-    assert_eq!(next_reply(device, WAIT), Ok(json!({"type":"pong"})));
+    assert_eq!(device.try_recv(WAIT), Ok(json!({"type":"pong"})));
 }
 
 fn finalize(device: &mut Device) {
@@ -1148,12 +1126,14 @@ fn run_binary_rows(server: &Server) -> Vec<String> {
         let reply = match expect {
             Some((code, names)) => {
                 let want = error("audio", code, names);
-                next_reply(&mut device, WAIT).and_then(|reply| check(&reply, &want))
+                device.try_recv(WAIT).and_then(|reply| check(&reply, &want))
             }
             None => {
                 // No reply: the next message is the ping's pong.
                 device.send_json(json!({"type":"ping"}));
-                next_reply(&mut device, WAIT).and_then(|reply| check(&reply, &pong()))
+                device
+                    .try_recv(WAIT)
+                    .and_then(|reply| check(&reply, &pong()))
             }
         };
         if let Err(why) = reply {
@@ -1168,17 +1148,14 @@ fn run_binary_rows(server: &Server) -> Vec<String> {
 
 fn next_ping(device: &mut Device) -> Result<(), String> {
     device.send_json(json!({"type":"ping"}));
-    next_reply(device, WAIT).and_then(|v| check(&v, &pong()))
+    device.try_recv(WAIT).and_then(|v| check(&v, &pong()))
 }
 
 // ------------------------------------------------------------ the table
 
 #[test]
 fn every_limit_and_error_is_named_and_nothing_stored_is_lost() {
-    let dir = std::env::temp_dir().join(format!(
-        "huddle-bad-input-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let dir = common::temp::temp_path("huddle-bad-input");
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let seeded_bytes = seed(&data);
@@ -1540,7 +1517,7 @@ fn binary_errors_get_one_reply_per_ten_seconds_and_never_close_the_connection() 
         ],
     );
     device.send_binary(vec![0u8; 5000]);
-    let first = next_reply(&mut device, WAIT).unwrap();
+    let first = device.try_recv(WAIT).unwrap();
     let t0 = Instant::now();
     check(&first, &error("audio", "TOO_LARGE", "4096")).unwrap();
     // 30 more bad frames of every kind inside the window: dropped without a
@@ -1551,7 +1528,7 @@ fn binary_errors_get_one_reply_per_ten_seconds_and_never_close_the_connection() 
     }
     device.send_json(json!({"type":"ping"}));
     assert_eq!(
-        next_reply(&mut device, WAIT),
+        device.try_recv(WAIT),
         Ok(json!({"type":"pong"})),
         "no audio error may come before the pong"
     );
@@ -1559,7 +1536,7 @@ fn binary_errors_get_one_reply_per_ten_seconds_and_never_close_the_connection() 
     let wait = Duration::from_millis(10_300).saturating_sub(t0.elapsed());
     std::thread::sleep(wait);
     device.send_binary(v3(0, 9, 2));
-    let again = next_reply(&mut device, WAIT).unwrap();
+    let again = device.try_recv(WAIT).unwrap();
     check(&again, &error("audio", "SCHEMA_INVALID", "payload_size 9")).unwrap();
     ping(&mut device);
 }
@@ -1616,9 +1593,9 @@ fn assign_with_a_wrongly_typed_owner_is_refused_and_changes_nothing() {
     device.send_json(workflow_update(
         json!([{"id":"X-1","title":"x","owner":"alice"}]),
     ));
-    assert_eq!(next_reply(&mut device, WAIT).unwrap()["status"], "ok");
+    assert_eq!(device.try_recv(WAIT).unwrap()["status"], "ok");
     device.send_json(json!({"type":"workflow","event":"assign","id":"X-1","owner":5}));
-    let reply = next_reply(&mut device, WAIT).unwrap();
+    let reply = device.try_recv(WAIT).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let tasks = read_json(&server.dir.join("data/tasks.json"));
     assert_eq!(
@@ -1640,7 +1617,7 @@ fn update_with_a_wrongly_typed_group_key_is_refused_and_writes_nothing() {
     device.send_json(
         json!({"type":"workflow","event":"update","groupKey":5,"tasks":[{"id":"X-2","title":"y"}]}),
     );
-    let reply = next_reply(&mut device, WAIT).unwrap();
+    let reply = device.try_recv(WAIT).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let stored = std::fs::read_to_string(server.dir.join("data/tasks.json")).unwrap_or_default();
     assert!(

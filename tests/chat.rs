@@ -397,37 +397,20 @@ fn a_spoken_question_through_the_simulator_gets_a_spoken_answer() {
     let stub = LlmStub::with(Behavior::Reply(
         "It will be sunny and warm. Take a hat.".into(),
     ));
-    let whisper = format!(
-        "[asr.whisper]\ntype = \"whisper\"\nmodel = \"{}\"\nlanguage = \"en\"\nthreads = 2\n",
-        common::asr_service::whisper_model().display()
-    );
+    let whisper = common::asr_service::whisper_config();
     let server = Server::start(&config(&stub, &whisper));
     let wav = common::audio::fixtures_dir().join("question.wav");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_huddle"))
-        .args([
-            "device",
-            "--url",
-            &server.ws_url("/xiaozhi/v1/"),
-            "--protocol",
-            "3",
-        ])
-        .args(["--mode", "auto", "--linger-ms", "8000", "--wav"])
-        .arg(&wav)
-        .output()
-        .expect("run huddle device");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "simulator failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let run = common::simulator::stream(
+        &server,
+        &wav,
+        &["--protocol", "3", "--mode", "auto", "--linger-ms", "8000"],
     );
-    // One printed line per JSON message: `[<ms> ms] {...}`.
-    let messages: Vec<Value> = stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix('['))
-        .filter_map(|l| l.split_once(" ms] "))
-        .filter_map(|(_, json)| serde_json::from_str(json).ok())
-        .filter(|m: &Value| m["type"] != "server" && m["type"] != "workflow")
+    run.assert_success();
+    let stdout = &run.stdout;
+    let messages: Vec<Value> = run
+        .messages()
+        .into_iter()
+        .filter(|m| m["type"] != "server" && m["type"] != "workflow")
         .collect();
     let kinds: Vec<String> = messages
         .iter()

@@ -6,59 +6,40 @@
 
 mod common;
 
+use common::meetings::{MINUTE, NO_RATE_LIMIT, T0, meeting_record, store};
 use common::{HttpReply, Server};
 use huddle::store::meetings::MeetingStore;
-use huddle::store::model::{MeetingMetrics, MeetingRecord, Segment, Summary};
-use serde_json::Value;
+use huddle::store::model::{MeetingMetrics, MeetingRecord, Segment};
 
 const DEV_A: &str = "94:a9:90:07:9d:88";
 const DEV_B: &str = "94:a9:90:11:22:33";
 const DEV_C: &str = "aa:bb:cc:00:00:01";
 
-/// Rate limit off, so tests that fire many requests measure only what they mean to.
-const NO_LIMIT: &str = "[meeting]\napi_rate_limit = 0\n";
-
-/// 2025-08-18T02:42:00Z.
-const T0: u64 = 1_755_484_920_000;
-const MINUTE: u64 = 60_000;
-
+/// The base record with `a1` / `n1` as its action and next step, `segments`
+/// transcript lines and the metrics to match.
 fn record(sid: &str, device: &str, ended_at: u64, segments: usize) -> MeetingRecord {
-    MeetingRecord {
-        session_id: sid.into(),
-        device_id: device.into(),
-        started_at: ended_at - 10 * MINUTE,
-        ended_at,
-        duration_ms: 10 * MINUTE,
-        summary: Summary {
-            title: format!("title {sid}"),
-            duration: "00:10:00".into(),
-            bullets: vec!["b1".into()],
-            decisions: vec![],
-            actions: vec!["a1".into()],
-            risks: vec![],
-            next_steps: vec!["n1".into()],
-        },
-        segments: (0..segments)
-            .map(|i| Segment {
-                ts: ended_at - 10 * MINUTE + i as u64,
-                text: format!("{sid} line {i}"),
-                speaker_id: (i % 2 == 0).then(|| "spk-1".to_string()),
-                tag: None,
-            })
-            .collect(),
+    let mut record = meeting_record(sid, device, ended_at);
+    record.summary.actions = vec!["a1".into()];
+    record.summary.next_steps = vec!["n1".into()];
+    record.segments = (0..segments)
+        .map(|i| Segment {
+            ts: ended_at - 10 * MINUTE + i as u64,
+            text: format!("{sid} line {i}"),
+            speaker_id: (i % 2 == 0).then(|| "spk-1".to_string()),
+            tag: None,
+        })
+        .collect();
+    record.source_segments = segments as u64;
+    record.metrics = MeetingMetrics {
+        segments_count: segments as u64,
+        checkpoint_count: 2,
+        llm_elapsed_ms: 1234,
+        empty_bullets: false,
         bullets_length: 1,
-        source_segments: segments as u64,
-        metrics: MeetingMetrics {
-            segments_count: segments as u64,
-            checkpoint_count: 2,
-            llm_elapsed_ms: 1234,
-            empty_bullets: false,
-            bullets_length: 1,
-            industry: None,
-            scenario: None,
-        },
-        recovered: false,
-    }
+        industry: None,
+        scenario: None,
+    };
+    record
 }
 
 /// Seeds four meetings:
@@ -67,7 +48,7 @@ fn record(sid: &str, device: &str, ended_at: u64, segments: usize) -> MeetingRec
 /// - `other` (DEV_B, 3 segments) ended at T0 - 2 min,
 /// - `far` (DEV_C, 1 segment, recovered) ended at T0 - 60 min.
 fn seed(server: &Server) -> MeetingStore {
-    let store = MeetingStore::open(&server.dir.join("data")).expect("open store");
+    let store = store(server);
     store.save(&record("big", DEV_A, T0, 230)).unwrap();
     store
         .save(&record("small", DEV_A, T0 - MINUTE, 10))
@@ -81,19 +62,9 @@ fn seed(server: &Server) -> MeetingStore {
     store
 }
 
-fn get(server: &Server, target: &str) -> HttpReply {
-    server.http("GET", target, &[], "")
-}
-
-fn data(reply: &HttpReply) -> Value {
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let v = reply.json();
-    assert_eq!(v["success"], true, "{v}");
-    v["data"].clone()
-}
-
 fn ids(reply: &HttpReply) -> Vec<String> {
-    data(reply)
+    reply
+        .data()
         .as_array()
         .expect("array")
         .iter()
@@ -101,25 +72,16 @@ fn ids(reply: &HttpReply) -> Vec<String> {
         .collect()
 }
 
-fn error_code(reply: &HttpReply) -> String {
-    let v = reply.json();
-    assert_eq!(v["success"], false, "{v}");
-    v["error"]["code"].as_str().unwrap_or_default().to_string()
-}
-
 #[test]
 fn recent_lists_newest_first_with_filters() {
-    let server = Server::start(NO_LIMIT);
+    let server = Server::start(NO_RATE_LIMIT);
     // Empty store: an empty array, not an error.
-    assert_eq!(
-        data(&get(&server, "/meetings/recent")),
-        serde_json::json!([])
-    );
+    assert_eq!(server.get("/meetings/recent").data(), serde_json::json!([]));
 
     seed(&server);
-    let all = get(&server, "/meetings/recent");
+    let all = server.get("/meetings/recent");
     assert_eq!(ids(&all), ["big", "small", "other", "far"]);
-    let first = &data(&all)[0];
+    let first = &all.data()[0];
     assert_eq!(first["deviceId"], DEV_A);
     assert_eq!(first["title"], "title big");
     assert_eq!(first["endedAt"], T0);
@@ -128,38 +90,28 @@ fn recent_lists_newest_first_with_filters() {
 
     // limit: clamped to 1..=100.
     assert_eq!(
-        ids(&get(&server, "/meetings/recent?limit=2")),
+        ids(&server.get("/meetings/recent?limit=2")),
         ["big", "small"]
     );
-    assert_eq!(ids(&get(&server, "/meetings/recent?limit=0")), ["big"]);
-    assert_eq!(ids(&get(&server, "/meetings/recent?limit=1000")).len(), 4);
+    assert_eq!(ids(&server.get("/meetings/recent?limit=0")), ["big"]);
+    assert_eq!(ids(&server.get("/meetings/recent?limit=1000")).len(), 4);
     // Empty values count as absent (the contract's own example URL).
     assert_eq!(
-        ids(&get(
-            &server,
-            "/meetings/recent?limit=10&deviceId=&fromTs=&toTs="
-        ))
-        .len(),
+        ids(&server.get("/meetings/recent?limit=10&deviceId=&fromTs=&toTs=")).len(),
         4
     );
 
     // deviceId: normalized, full id or prefix.
     assert_eq!(
-        ids(&get(
-            &server,
-            "/meetings/recent?deviceId=94%3AA9%3A90%3A07%3A9D%3A88"
-        )),
+        ids(&server.get("/meetings/recent?deviceId=94%3AA9%3A90%3A07%3A9D%3A88")),
         ["big", "small"]
     );
     assert_eq!(
-        ids(&get(&server, "/meetings/recent?deviceId=%2094:a9:90")),
+        ids(&server.get("/meetings/recent?deviceId=%2094:a9:90")),
         ["big", "small", "other"]
     );
-    assert_eq!(
-        ids(&get(&server, "/meetings/recent?deviceId=aa:bb")),
-        ["far"]
-    );
-    assert!(ids(&get(&server, "/meetings/recent?deviceId=ff:ff")).is_empty());
+    assert_eq!(ids(&server.get("/meetings/recent?deviceId=aa:bb")), ["far"]);
+    assert!(ids(&server.get("/meetings/recent?deviceId=ff:ff")).is_empty());
 
     // fromTs/toTs in ms, inclusive on endedAt.
     let target = format!(
@@ -167,46 +119,33 @@ fn recent_lists_newest_first_with_filters() {
         T0 - 2 * MINUTE,
         T0 - MINUTE
     );
-    assert_eq!(ids(&get(&server, &target)), ["small", "other"]);
+    assert_eq!(ids(&server.get(&target)), ["small", "other"]);
     assert_eq!(
-        ids(&get(&server, &format!("/meetings/recent?fromTs={T0}"))),
+        ids(&server.get(&format!("/meetings/recent?fromTs={T0}"))),
         ["big"]
     );
     assert_eq!(
-        ids(&get(
-            &server,
-            &format!("/meetings/recent?toTs={}", T0 - 3 * MINUTE)
-        )),
+        ids(&server.get(&format!("/meetings/recent?toTs={}", T0 - 3 * MINUTE))),
         ["far"]
     );
     // RFC 3339, Z and an offset (escaped and unescaped `+`).
     assert_eq!(
-        ids(&get(
-            &server,
-            "/meetings/recent?fromTs=2025-08-18T02:41:00Z"
-        )),
+        ids(&server.get("/meetings/recent?fromTs=2025-08-18T02:41:00Z")),
         ["big", "small"]
     );
     assert_eq!(
-        ids(&get(
-            &server,
+        ids(&server.get(
             "/meetings/recent?fromTs=2025-08-18T10:40:00%2B08:00&toTs=2025-08-18T10:41:00%2B08:00"
         )),
         ["small", "other"]
     );
     assert_eq!(
-        ids(&get(
-            &server,
-            "/meetings/recent?toTs=2025-08-18T10:40:00.000+08:00"
-        )),
+        ids(&server.get("/meetings/recent?toTs=2025-08-18T10:40:00.000+08:00")),
         ["other", "far"]
     );
     // Combined with a device filter and a limit.
     assert_eq!(
-        ids(&get(
-            &server,
-            "/meetings/recent?deviceId=94:a9&fromTs=2025-08-18T02:40:00Z&limit=1"
-        )),
+        ids(&server.get("/meetings/recent?deviceId=94:a9&fromTs=2025-08-18T02:40:00Z&limit=1")),
         ["big"]
     );
 
@@ -217,9 +156,9 @@ fn recent_lists_newest_first_with_filters() {
         ("/meetings/recent?fromTs=yesterday", "fromTs"),
         ("/meetings/recent?toTs=2025-13-01T00:00:00Z", "toTs"),
     ] {
-        let reply = get(&server, target);
+        let reply = server.get(target);
         assert_eq!(reply.status, 400, "{target}");
-        assert_eq!(error_code(&reply), "BAD_REQUEST");
+        assert_eq!(reply.error_code(), "BAD_REQUEST");
         let message = reply.json()["error"]["message"]
             .as_str()
             .unwrap()
@@ -230,10 +169,10 @@ fn recent_lists_newest_first_with_filters() {
 
 #[test]
 fn detail_with_preview_and_shards() {
-    let server = Server::start(NO_LIMIT);
+    let server = Server::start(NO_RATE_LIMIT);
     seed(&server);
 
-    let big = data(&get(&server, "/meetings/big"));
+    let big = server.get("/meetings/big").data();
     assert_eq!(big["sessionId"], "big");
     assert_eq!(big["deviceId"], DEV_A);
     assert_eq!(big["startedAt"], T0 - 10 * MINUTE);
@@ -266,7 +205,7 @@ fn detail_with_preview_and_shards() {
 
     // preview clamped to 1..=20.
     let len = |target: &str| {
-        data(&get(&server, target))["transcriptPreview"]
+        server.get(target).data()["transcriptPreview"]
             .as_array()
             .unwrap()
             .len()
@@ -276,22 +215,22 @@ fn detail_with_preview_and_shards() {
     assert_eq!(len("/meetings/big?preview=0"), 1);
     // A short meeting previews what it has.
     assert_eq!(len("/meetings/small?preview=20"), 10);
-    let small = data(&get(&server, "/meetings/small"));
+    let small = server.get("/meetings/small").data();
     assert_eq!(small["hasShards"], false);
     assert_eq!(small["segmentsCount"], 10);
     // `recovered` appears only when true.
-    assert_eq!(data(&get(&server, "/meetings/far"))["recovered"], true);
+    assert_eq!(server.get("/meetings/far").data()["recovered"], true);
 
-    let reply = get(&server, "/meetings/big?preview=x");
+    let reply = server.get("/meetings/big?preview=x");
     assert_eq!(reply.status, 400);
-    assert_eq!(error_code(&reply), "BAD_REQUEST");
+    assert_eq!(reply.error_code(), "BAD_REQUEST");
 }
 
 #[test]
 fn transcript_pages_across_shards() {
-    let server = Server::start(NO_LIMIT);
+    let server = Server::start(NO_RATE_LIMIT);
     seed(&server);
-    let page = |target: &str| data(&get(&server, target));
+    let page = |target: &str| server.get(target).data();
 
     let v = page("/meetings/big/transcript");
     assert_eq!(v["total"], 230);
@@ -349,15 +288,15 @@ fn transcript_pages_across_shards() {
         "/meetings/big/transcript?offset=1.5",
         "/meetings/big/transcript?limit=-10",
     ] {
-        let reply = get(&server, target);
+        let reply = server.get(target);
         assert_eq!(reply.status, 400, "{target}");
-        assert_eq!(error_code(&reply), "BAD_REQUEST");
+        assert_eq!(reply.error_code(), "BAD_REQUEST");
     }
 }
 
 #[test]
 fn unknown_and_malformed_ids_are_404() {
-    let server = Server::start(NO_LIMIT);
+    let server = Server::start(NO_RATE_LIMIT);
     seed(&server);
     for target in [
         "/meetings/nope",
@@ -368,35 +307,34 @@ fn unknown_and_malformed_ids_are_404() {
         "/meetings/a.b",
         "/supie/meetings/..%2Findex",
     ] {
-        let reply = get(&server, target);
+        let reply = server.get(target);
         assert_eq!(reply.status, 404, "{target}: {}", reply.body);
-        assert_eq!(error_code(&reply), "NOT_FOUND");
+        assert_eq!(reply.error_code(), "NOT_FOUND");
         assert_eq!(reply.header("Access-Control-Allow-Origin"), Some("*"));
     }
     let long = format!("/meetings/{}", "a".repeat(65));
-    assert_eq!(get(&server, &long).status, 404);
-    let v = get(&server, "/meetings/nope").json();
+    assert_eq!(server.get(&long).status, 404);
+    let v = server.get("/meetings/nope").json();
     assert_eq!(v["error"]["message"], "meeting nope not found");
     // Unknown sub-route.
-    assert_eq!(get(&server, "/meetings/big/shards").status, 404);
+    assert_eq!(server.get("/meetings/big/shards").status, 404);
 }
 
 #[test]
 fn supie_alias_and_method_checks() {
-    let server = Server::start(NO_LIMIT);
+    let server = Server::start(NO_RATE_LIMIT);
     seed(&server);
     assert_eq!(
-        ids(&get(&server, "/supie/meetings/recent?limit=2")),
+        ids(&server.get("/supie/meetings/recent?limit=2")),
         ["big", "small"]
     );
     assert_eq!(
-        data(&get(&server, "/supie/meetings/small"))["segmentsCount"],
+        server.get("/supie/meetings/small").data()["segmentsCount"],
         10
     );
-    let v = data(&get(
-        &server,
-        "/supie/meetings/big/transcript?offset=200&limit=100",
-    ));
+    let v = server
+        .get("/supie/meetings/big/transcript?offset=200&limit=100")
+        .data();
     assert_eq!(v["items"].as_array().unwrap().len(), 30);
     assert_eq!(v["total"], 230);
 
@@ -407,19 +345,19 @@ fn supie_alias_and_method_checks() {
     ] {
         let reply = server.http(method, target, &[], "");
         assert_eq!(reply.status, 405, "{method} {target}");
-        assert_eq!(error_code(&reply), "METHOD_NOT_ALLOWED");
+        assert_eq!(reply.error_code(), "METHOD_NOT_ALLOWED");
         assert_eq!(reply.header("Access-Control-Allow-Origin"), Some("*"));
     }
 }
 
 #[test]
 fn api_token_is_required_when_configured() {
-    let server = Server::start_with("meeting_api_token = \"s3cret\"", NO_LIMIT);
+    let server = Server::start_with("meeting_api_token = \"s3cret\"", NO_RATE_LIMIT);
     seed(&server);
 
-    let missing = get(&server, "/meetings/recent");
+    let missing = server.get("/meetings/recent");
     assert_eq!(missing.status, 401);
-    assert_eq!(error_code(&missing), "UNAUTHORIZED");
+    assert_eq!(missing.error_code(), "UNAUTHORIZED");
     assert_eq!(missing.header("Access-Control-Allow-Origin"), Some("*"));
     let wrong = server.http(
         "GET",
@@ -428,13 +366,9 @@ fn api_token_is_required_when_configured() {
         "",
     );
     assert_eq!(wrong.status, 401);
-    assert_eq!(get(&server, "/supie/meetings/big?token=nope").status, 401);
-    assert_eq!(
-        get(&server, "/meetings/nope").status,
-        401,
-        "auth before 404"
-    );
-    assert_eq!(get(&server, "/workflow?groupKey=x").status, 401);
+    assert_eq!(server.get("/supie/meetings/big?token=nope").status, 401);
+    assert_eq!(server.get("/meetings/nope").status, 401, "auth before 404");
+    assert_eq!(server.get("/workflow?groupKey=x").status, 401);
 
     let bearer = server.http(
         "GET",
@@ -449,13 +383,13 @@ fn api_token_is_required_when_configured() {
         &[("X-API-Token", "s3cret")],
         "",
     );
-    assert_eq!(data(&header)["segmentsCount"], 230);
-    let query = get(&server, "/meetings/big/transcript?token=s3cret&offset=200");
-    assert_eq!(data(&query)["items"].as_array().unwrap().len(), 30);
+    assert_eq!(header.data()["segmentsCount"], 230);
+    let query = server.get("/meetings/big/transcript?token=s3cret&offset=200");
+    assert_eq!(query.data()["items"].as_array().unwrap().len(), 30);
 
     // Exempt: health, metrics, OTA, preflight.
-    assert_eq!(get(&server, "/healthz").status, 200);
-    assert_eq!(get(&server, "/metrics").status, 200);
+    assert_eq!(server.get("/healthz").status, 200);
+    assert_eq!(server.get("/metrics").status, 200);
     assert_eq!(server.http("POST", "/xiaozhi/ota/", &[], "{}").status, 200);
     assert_eq!(
         server.http("OPTIONS", "/meetings/recent", &[], "").status,
@@ -475,7 +409,7 @@ fn rate_limit_per_client_ip() {
             204
         );
     }
-    let replies: Vec<HttpReply> = (0..12).map(|_| get(&server, "/meetings/recent")).collect();
+    let replies: Vec<HttpReply> = (0..12).map(|_| server.get("/meetings/recent")).collect();
     let ok = replies.iter().filter(|r| r.status == 200).count();
     let limited: Vec<&HttpReply> = replies.iter().filter(|r| r.status == 429).collect();
     assert_eq!(ok + limited.len(), 12, "only 200 or 429");
@@ -486,12 +420,12 @@ fn rate_limit_per_client_ip() {
     );
     for reply in &limited {
         assert_eq!(reply.header("Retry-After"), Some("1"));
-        assert_eq!(error_code(reply), "RATE_LIMITED");
+        assert_eq!(reply.error_code(), "RATE_LIMITED");
         assert_eq!(reply.header("Access-Control-Allow-Origin"), Some("*"));
     }
     // Exempt paths keep answering while the bucket is empty.
-    assert_eq!(get(&server, "/healthz").status, 200);
-    assert_eq!(get(&server, "/metrics").status, 200);
+    assert_eq!(server.get("/healthz").status, 200);
+    assert_eq!(server.get("/metrics").status, 200);
     assert_eq!(server.http("POST", "/supie/ota/", &[], "{}").status, 200);
     assert_eq!(
         server.http("OPTIONS", "/meetings/recent", &[], "").status,
@@ -499,5 +433,5 @@ fn rate_limit_per_client_ip() {
     );
     // The bucket refills within a second.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    assert_eq!(get(&server, "/meetings/recent").status, 200);
+    assert_eq!(server.get("/meetings/recent").status, 200);
 }

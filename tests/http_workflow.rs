@@ -9,11 +9,11 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Device, HttpReply, Received, Server};
-use huddle::store::meetings::MeetingStore;
-use huddle::store::model::{MeetingMetrics, MeetingRecord, Summary};
+use common::meetings::{MINUTE, NO_RATE_LIMIT, T0, meeting_record, store};
+use common::{Device, HttpReply, Server, snapshots};
+use huddle::store::model::MeetingRecord;
 use serde_json::{Value, json};
 
 const DEV_A: &str = "94:a9:90:07:9d:88";
@@ -24,39 +24,14 @@ const SID: &str = "3f2b9c1e-7a4d-4e8b-9c21-0d5e6f7a8b9c";
 const OLDER: &str = "older_meeting-1";
 const NEWER: &str = "newer_meeting-2";
 
-/// Rate limit off, so tests that fire many requests measure only what they mean to.
-const NO_LIMIT: &str = "[meeting]\napi_rate_limit = 0\n";
-
-/// 2025-08-18T02:42:00Z.
-const T0: u64 = 1_755_484_920_000;
-const MINUTE: u64 = 60_000;
-
+/// A meeting of DEV_A with one decision and risk, and the given actions and next steps.
 fn record(sid: &str, ended_at: u64, actions: &[&str], next_steps: &[&str]) -> MeetingRecord {
-    MeetingRecord {
-        session_id: sid.into(),
-        device_id: DEV_A.into(),
-        started_at: ended_at - 10 * MINUTE,
-        ended_at,
-        duration_ms: 10 * MINUTE,
-        summary: Summary {
-            title: format!("title {sid}"),
-            duration: "00:10:00".into(),
-            bullets: vec!["b1".into()],
-            decisions: vec!["d1".into()],
-            actions: actions.iter().map(|s| s.to_string()).collect(),
-            risks: vec!["r1".into()],
-            next_steps: next_steps.iter().map(|s| s.to_string()).collect(),
-        },
-        segments: vec![],
-        bullets_length: 1,
-        source_segments: 0,
-        metrics: MeetingMetrics::default(),
-        recovered: false,
-    }
-}
-
-fn store(server: &Server) -> MeetingStore {
-    MeetingStore::open(&server.dir.join("data")).expect("open meeting store")
+    let mut record = meeting_record(sid, DEV_A, ended_at);
+    record.summary.decisions = vec!["d1".into()];
+    record.summary.actions = actions.iter().map(|s| s.to_string()).collect();
+    record.summary.risks = vec!["r1".into()];
+    record.summary.next_steps = next_steps.iter().map(|s| s.to_string()).collect();
+    record
 }
 
 /// The meeting `SID`: two actions and one next step.
@@ -69,23 +44,6 @@ fn seed_sid(server: &Server) {
             &["周三前出设计稿"],
         ))
         .unwrap();
-}
-
-fn data(reply: &HttpReply) -> Value {
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let v = reply.json();
-    assert_eq!(v["success"], true, "{v}");
-    v["data"].clone()
-}
-
-fn error_code(reply: &HttpReply) -> String {
-    let v = reply.json();
-    assert_eq!(v["success"], false, "{v}");
-    v["error"]["code"].as_str().unwrap_or_default().to_string()
-}
-
-fn list(server: &Server, target: &str) -> HttpReply {
-    server.http("GET", target, &[], "")
 }
 
 fn import(server: &Server, body: Value) -> HttpReply {
@@ -113,34 +71,12 @@ fn meet_id(sid: &str, suffix: &str) -> String {
     format!("MEET-{sid}-{suffix}")
 }
 
-/// Every non-`server` message that arrives within `window`.
-fn drain(device: &mut Device, window: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + window;
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        if let Received::Json(v) = device.next(deadline.saturating_duration_since(Instant::now()))
-            && v["type"] != "server"
-        {
-            seen.push(v);
-        }
-    }
-    seen
-}
-
 /// A connected device with its connect-time messages (the registration
 /// snapshot among them) drained.
 fn online(server: &Server, device_id: &str) -> Device {
     let mut device = server.registered_device("/xiaozhi/v1/", &[("Device-Id", device_id)]);
-    drain(&mut device, Duration::from_millis(200));
+    device.drain(Duration::from_millis(200));
     device
-}
-
-/// Group snapshots among `messages` (acks of an `update` carry `status`; snapshots do not).
-fn snapshots(messages: &[Value]) -> Vec<&Value> {
-    messages
-        .iter()
-        .filter(|m| m["type"] == "workflow" && m["event"] == "update" && m.get("status").is_none())
-        .collect()
 }
 
 /// Sends a workflow `update` and waits for its ack, so the write has landed.
@@ -158,7 +94,7 @@ fn update(device: &mut Device, tasks: Value) {
 
 #[test]
 fn list_returns_only_the_group_prefix_and_requires_group_key() {
-    let server = Server::start(NO_LIMIT);
+    let server = Server::start(NO_RATE_LIMIT);
     let mut a = online(&server, DEV_A);
     let mut b = online(&server, DEV_B);
     update(
@@ -171,7 +107,7 @@ fn list_returns_only_the_group_prefix_and_requires_group_key() {
     update(&mut b, json!([{"id":"T-3","title":"别组任务"}]));
 
     // Normalized and cut to 8 characters: 94:A9:90:07 → 94:a9:90.
-    let own = data(&list(&server, "/workflow?groupKey=94:A9:90:07"));
+    let own = server.get("/workflow?groupKey=94:A9:90:07").data();
     assert_eq!(own["groupKey"], "94:a9:90");
     assert_eq!(item_ids(&own, "items"), ["T-1"]);
     assert_eq!(own["items"][0]["title"], "扫码登录联调");
@@ -179,12 +115,12 @@ fn list_returns_only_the_group_prefix_and_requires_group_key() {
     assert_eq!(own["items"][0]["status"], "open");
     assert_eq!(own["items"][0]["groupKey"], "94:a9:90");
     // A shorter key is a prefix of both 94:a9:9x groups, never of aa:bb:cc.
-    let prefix = data(&list(&server, "/workflow?groupKey=94%3Aa9%3A9"));
+    let prefix = server.get("/workflow?groupKey=94%3Aa9%3A9").data();
     assert_eq!(prefix["groupKey"], "94:a9:9");
     assert_eq!(item_ids(&prefix, "items"), ["T-1", "T-2"]);
-    let other = data(&list(&server, "/workflow/?groupKey=AA:BB:CC"));
+    let other = server.get("/workflow/?groupKey=AA:BB:CC").data();
     assert_eq!(item_ids(&other, "items"), ["T-3"]);
-    let none = data(&list(&server, "/workflow?groupKey=12:34:56"));
+    let none = server.get("/workflow?groupKey=12:34:56").data();
     assert_eq!(none["items"], json!([]));
 
     for target in [
@@ -192,9 +128,9 @@ fn list_returns_only_the_group_prefix_and_requires_group_key() {
         "/workflow?groupKey=",
         "/workflow?group=94:a9:90",
     ] {
-        let reply = list(&server, target);
+        let reply = server.get(target);
         assert_eq!(reply.status, 400, "{target}");
-        assert_eq!(error_code(&reply), "BAD_REQUEST");
+        assert_eq!(reply.error_code(), "BAD_REQUEST");
         assert!(reply.body.contains("groupKey"), "{target}: {}", reply.body);
         assert_eq!(reply.header("Access-Control-Allow-Origin"), Some("*"));
     }
@@ -202,15 +138,15 @@ fn list_returns_only_the_group_prefix_and_requires_group_key() {
 
 #[test]
 fn import_creates_meeting_tasks_once() {
-    let server = Server::start(NO_LIMIT);
+    let server = Server::start(NO_RATE_LIMIT);
     seed_sid(&server);
     let reply = import(&server, json!({"groupKey":"94:A9:90:07","sessionId":SID}));
-    let v = data(&reply);
+    let v = reply.data();
     let expected = [meet_id(SID, "A1"), meet_id(SID, "A2"), meet_id(SID, "N1")];
     assert_eq!(v["imported"], 3, "{v}");
     assert_eq!(item_ids(&v, "ids"), expected);
 
-    let listed = data(&list(&server, "/workflow?groupKey=94:a9:90"));
+    let listed = server.get("/workflow?groupKey=94:a9:90").data();
     assert_eq!(item_ids(&listed, "items"), expected);
     for (task, title) in listed["items"].as_array().unwrap().iter().zip([
         "扫码登录联调",
@@ -230,29 +166,25 @@ fn import_creates_meeting_tasks_once() {
 
     // Again, into the same or another group: the ids exist, nothing is imported.
     for group in ["94:a9:90", "aa:bb:cc"] {
-        let again = data(&import(&server, json!({"groupKey":group,"sessionId":SID})));
+        let again = import(&server, json!({"groupKey":group,"sessionId":SID})).data();
         assert_eq!(again, json!({"imported":0,"ids":[]}), "{group}");
     }
     assert_eq!(
-        data(&list(&server, "/workflow?groupKey=aa:bb:cc"))["items"],
+        server.get("/workflow?groupKey=aa:bb:cc").data()["items"],
         json!([])
     );
     assert_eq!(
-        item_ids(
-            &data(&list(&server, "/workflow?groupKey=94:a9:90")),
-            "items"
-        )
-        .len(),
+        item_ids(&server.get("/workflow?groupKey=94:a9:90").data(), "items").len(),
         3
     );
 }
 
 #[test]
 fn import_without_session_id_takes_the_newest_meeting() {
-    let server = Server::start(NO_LIMIT);
+    let server = Server::start(NO_RATE_LIMIT);
     // No meeting at all: nothing to import, not an error.
     assert_eq!(
-        data(&import(&server, json!({"groupKey":"94:a9:90"}))),
+        import(&server, json!({"groupKey":"94:a9:90"})).data(),
         json!({"imported":0,"ids":[]})
     );
 
@@ -269,7 +201,7 @@ fn import_without_session_id_takes_the_newest_meeting() {
             &["old step"],
         ))
         .unwrap();
-    let v = data(&import(&server, json!({"groupKey":"94:a9:90"})));
+    let v = import(&server, json!({"groupKey":"94:a9:90"})).data();
     assert_eq!(item_ids(&v, "ids"), [meet_id(NEWER, "A1")]);
 
     // Query parameters are accepted; the body's groupKey wins over the query's.
@@ -280,10 +212,10 @@ fn import_without_session_id_takes_the_newest_meeting() {
         r#"{"groupKey":"94:a9:90"}"#,
     );
     assert_eq!(
-        item_ids(&data(&reply), "ids"),
+        item_ids(&reply.data(), "ids"),
         [meet_id(OLDER, "A1"), meet_id(OLDER, "N1")]
     );
-    let listed = data(&list(&server, "/workflow?groupKey=94:a9:90"));
+    let listed = server.get("/workflow?groupKey=94:a9:90").data();
     assert_eq!(
         item_ids(&listed, "items"),
         [
@@ -299,24 +231,24 @@ fn import_without_session_id_takes_the_newest_meeting() {
         &[],
         "",
     );
-    assert_eq!(data(&reply), json!({"imported":0,"ids":[]}));
+    assert_eq!(reply.data(), json!({"imported":0,"ids":[]}));
 }
 
 #[test]
 fn unknown_sessions_404_and_bad_requests_400() {
-    let server = Server::start(NO_LIMIT);
+    let server = Server::start(NO_RATE_LIMIT);
     seed_sid(&server);
     let long = "a".repeat(65);
     for sid in ["no-such-meeting", "../../etc/passwd", "a.b", long.as_str()] {
         let reply = import(&server, json!({"groupKey":"94:a9:90","sessionId":sid}));
         assert_eq!(reply.status, 404, "{sid}: {}", reply.body);
-        assert_eq!(error_code(&reply), "NOT_FOUND");
+        assert_eq!(reply.error_code(), "NOT_FOUND");
     }
 
     // groupKey is required, in the body or the query.
     let reply = import(&server, json!({"sessionId":SID}));
     assert_eq!(reply.status, 400, "{}", reply.body);
-    assert_eq!(error_code(&reply), "BAD_REQUEST");
+    assert_eq!(reply.error_code(), "BAD_REQUEST");
     assert!(reply.body.contains("groupKey"), "{}", reply.body);
     // A body that is not JSON, or the wrong shape, is a 400 saying so.
     let reply = server.http(
@@ -334,7 +266,7 @@ fn unknown_sessions_404_and_bad_requests_400() {
     assert_eq!(reply.status, 400, "{}", reply.body);
     // None of that imported anything.
     assert_eq!(
-        data(&list(&server, "/workflow?groupKey=94:a9:90"))["items"],
+        server.get("/workflow?groupKey=94:a9:90").data()["items"],
         json!([])
     );
 
@@ -346,62 +278,56 @@ fn unknown_sessions_404_and_bad_requests_400() {
     ] {
         let reply = server.http(method, target, &[], "");
         assert_eq!(reply.status, 405, "{method} {target}");
-        assert_eq!(error_code(&reply), "METHOD_NOT_ALLOWED");
+        assert_eq!(reply.error_code(), "METHOD_NOT_ALLOWED");
         assert_eq!(reply.header("Access-Control-Allow-Origin"), Some("*"));
     }
     for target in ["/workflow/tasks", "/supie/workflow/import-from-meeting/x"] {
         let reply = server.http("POST", target, &[], "{}");
         assert_eq!(reply.status, 404, "{target}");
-        assert_eq!(error_code(&reply), "NOT_FOUND");
+        assert_eq!(reply.error_code(), "NOT_FOUND");
     }
 }
 
 #[test]
 fn import_snapshot_reaches_only_the_groups_online_devices() {
-    let server = Server::start(NO_LIMIT);
+    let server = Server::start(NO_RATE_LIMIT);
     seed_sid(&server);
     let mut a = online(&server, DEV_A);
     let mut a2 = online(&server, DEV_A2);
     let mut b = online(&server, DEV_B);
     // B's group has a task of its own, which must not show up for A.
     update(&mut b, json!([{"id":"B-1","title":"别组任务"}]));
-    drain(&mut b, Duration::from_millis(300));
-    drain(&mut a, Duration::from_millis(100));
+    b.drain(Duration::from_millis(300));
+    a.drain(Duration::from_millis(100));
 
-    let v = data(&import(
-        &server,
-        json!({"groupKey":"94:a9:90","sessionId":SID}),
-    ));
+    let v = import(&server, json!({"groupKey":"94:a9:90","sessionId":SID})).data();
     assert_eq!(v["imported"], 3);
     let expected = [meet_id(SID, "A1"), meet_id(SID, "A2"), meet_id(SID, "N1")];
     let window = Duration::from_millis(800);
     for (name, device) in [("a", &mut a), ("a2", &mut a2)] {
-        let seen = drain(device, window);
+        let seen = device.drain(window);
         let snaps = snapshots(&seen);
         assert_eq!(snaps.len(), 1, "{name}: {seen:?}");
         assert_eq!(snaps[0]["groupKey"], "94:a9:90", "{name}");
         assert_eq!(item_ids(snaps[0], "tasks"), expected, "{name}");
         assert_eq!(snaps[0]["tasks"][0]["source"], "meeting", "{name}");
     }
-    let seen_b = drain(&mut b, window);
+    let seen_b = b.drain(window);
     assert!(
         seen_b.iter().all(|m| m["type"] != "workflow"),
         "another group's device got workflow traffic: {seen_b:?}"
     );
 
     // A repeat import changes nothing and sends nobody a snapshot.
-    let again = data(&import(
-        &server,
-        json!({"groupKey":"94:a9:90","sessionId":SID}),
-    ));
+    let again = import(&server, json!({"groupKey":"94:a9:90","sessionId":SID})).data();
     assert_eq!(again["imported"], 0);
-    let seen = drain(&mut a, Duration::from_millis(600));
+    let seen = a.drain(Duration::from_millis(600));
     assert!(snapshots(&seen).is_empty(), "{seen:?}");
 }
 
 #[test]
 fn supie_alias_serves_both_routes() {
-    let server = Server::start(NO_LIMIT);
+    let server = Server::start(NO_RATE_LIMIT);
     seed_sid(&server);
     let reply = server.http(
         "POST",
@@ -409,18 +335,18 @@ fn supie_alias_serves_both_routes() {
         &[],
         &json!({"groupKey":"94:a9:90","sessionId":SID}).to_string(),
     );
-    assert_eq!(data(&reply)["imported"], 3);
-    let listed = data(&list(&server, "/supie/workflow?groupKey=94:a9:90"));
+    assert_eq!(reply.data()["imported"], 3);
+    let listed = server.get("/supie/workflow?groupKey=94:a9:90").data();
     assert_eq!(listed["groupKey"], "94:a9:90");
     assert_eq!(item_ids(&listed, "items").len(), 3);
-    let reply = list(&server, "/supie/workflow");
+    let reply = server.get("/supie/workflow");
     assert_eq!(reply.status, 400);
     assert!(reply.body.contains("groupKey"));
 }
 
 #[test]
 fn api_token_guards_the_workflow_routes() {
-    let server = Server::start_with("meeting_api_token = \"s3cret\"", NO_LIMIT);
+    let server = Server::start_with("meeting_api_token = \"s3cret\"", NO_RATE_LIMIT);
     seed_sid(&server);
     let body = json!({"groupKey":"94:a9:90","sessionId":SID}).to_string();
 
@@ -433,7 +359,7 @@ fn api_token_guards_the_workflow_routes() {
     ] {
         let reply = server.http(method, target, &[], &body);
         assert_eq!(reply.status, 401, "{method} {target}");
-        assert_eq!(error_code(&reply), "UNAUTHORIZED");
+        assert_eq!(reply.error_code(), "UNAUTHORIZED");
     }
     let wrong = server.http(
         "POST",
@@ -449,7 +375,7 @@ fn api_token_guards_the_workflow_routes() {
         &[("X-API-Token", "s3cret")],
         "",
     );
-    assert_eq!(data(&listed)["items"], json!([]));
+    assert_eq!(listed.data()["items"], json!([]));
 
     let imported = server.http(
         "POST",
@@ -457,9 +383,9 @@ fn api_token_guards_the_workflow_routes() {
         &[("Authorization", "Bearer s3cret")],
         &body,
     );
-    assert_eq!(data(&imported)["imported"], 3);
-    let listed = list(&server, "/supie/workflow?groupKey=94:a9:90&token=s3cret");
-    assert_eq!(item_ids(&data(&listed), "items").len(), 3);
+    assert_eq!(imported.data()["imported"], 3);
+    let listed = server.get("/supie/workflow?groupKey=94:a9:90&token=s3cret");
+    assert_eq!(item_ids(&listed.data(), "items").len(), 3);
     // Preflight stays exempt.
     assert_eq!(
         server

@@ -57,6 +57,11 @@ fn meeting_input(checkpoint: bool) -> SummaryInput {
     }
 }
 
+/// The summary of [`meeting_input`] (a final one), due within [`soon`].
+fn summarize_meeting(client: Option<&dyn LlmClient>, config: &Config) -> summary::SummaryOutcome {
+    summarize(client, config, &meeting_input(false), soon())
+}
+
 // ---- client over HTTP ----
 
 #[test]
@@ -592,12 +597,7 @@ fn a_tool_round_trip_sends_calls_and_results_back() {
 fn summary_from_strict_json() {
     let stub = LlmStub::start();
     let client = OpenAiChat::new("local", settings(&stub.base_url()));
-    let out = summarize(
-        Some(&client),
-        &Config::default(),
-        &meeting_input(false),
-        soon(),
-    );
+    let out = summarize_meeting(Some(&client), &Config::default());
     assert_eq!(out.path, SummaryPath::Llm);
     assert!(out.llm_called);
     assert_eq!(out.summary.title, "登录改版周会");
@@ -640,7 +640,7 @@ fn checkpoints_use_the_checkpoint_budget() {
     let out = summarize(Some(&client), &config, &meeting_input(true), soon());
     assert_eq!(out.path, SummaryPath::Llm);
     assert_eq!(out.max_tokens, 300);
-    let out = summarize(Some(&client), &config, &meeting_input(false), soon());
+    let out = summarize_meeting(Some(&client), &config);
     assert_eq!(out.max_tokens, 1000);
     let requests = stub.requests();
     assert_eq!(requests[0].body["max_tokens"], 300);
@@ -654,12 +654,7 @@ fn summary_from_prose_wrapping_fenced_json() {
         "好的，以下是本次会议的纪要：\n\n```json\n{SUMMARY_JSON}\n```\n\n如需调整请告诉我。"
     ));
     let client = OpenAiChat::new("local", settings(&stub.base_url()));
-    let out = summarize(
-        Some(&client),
-        &Config::default(),
-        &meeting_input(false),
-        soon(),
-    );
+    let out = summarize_meeting(Some(&client), &Config::default());
     assert_eq!(out.path, SummaryPath::Llm);
     assert_eq!(out.summary.title, "登录改版周会");
 }
@@ -682,26 +677,11 @@ fn unusable_answers_errors_and_stalls_fall_back() {
     };
 
     stub.reply("抱歉，我无法生成纪要。");
-    check(summarize(
-        Some(&client),
-        &config,
-        &meeting_input(false),
-        soon(),
-    ));
+    check(summarize_meeting(Some(&client), &config));
     stub.reply("{not json at all}");
-    check(summarize(
-        Some(&client),
-        &config,
-        &meeting_input(false),
-        soon(),
-    ));
+    check(summarize_meeting(Some(&client), &config));
     stub.fail(500);
-    check(summarize(
-        Some(&client),
-        &config,
-        &meeting_input(false),
-        soon(),
-    ));
+    check(summarize_meeting(Some(&client), &config));
 
     stub.stall(Duration::from_secs(5));
     let started = Instant::now();
@@ -716,17 +696,12 @@ fn unusable_answers_errors_and_stalls_fall_back() {
     check(out);
 
     let down = OpenAiChat::new("down", settings(&unreachable_base_url()));
-    check(summarize(
-        Some(&down),
-        &config,
-        &meeting_input(false),
-        soon(),
-    ));
+    check(summarize_meeting(Some(&down), &config));
 }
 
 #[test]
 fn no_llm_falls_back_without_a_call() {
-    let out = summarize(None, &Config::default(), &meeting_input(false), soon());
+    let out = summarize_meeting(None, &Config::default());
     assert_eq!(out.path, SummaryPath::Fallback);
     assert!(!out.llm_called);
     assert_eq!(out.llm_elapsed_ms, 0);
@@ -1006,7 +981,7 @@ fn resolved_meeting_client_summarizes_end_to_end() {
     .unwrap();
     let registry = LlmRegistry::new();
     let client = registry.resolve(&config, LlmPurpose::Meeting);
-    let out = summarize(client.as_deref(), &config, &meeting_input(false), soon());
+    let out = summarize_meeting(client.as_deref(), &config);
     assert_eq!(out.path, SummaryPath::Llm);
     assert_eq!(stub.requests()[0].body["model"], "model-a");
 }

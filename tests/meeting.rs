@@ -418,8 +418,7 @@ fn journals_found_at_startup_are_recovered_with_the_fallback_and_fire_the_webhoo
     let config = meeting_config(None, Some(&receiver), 5000);
     // Two journals a crash left behind: one already finalized, one whose
     // resume window (10 min) passed long ago.
-    let dir =
-        std::env::temp_dir().join(format!("huddle-recover-{}", uuid::Uuid::new_v4().simple()));
+    let dir = common::temp::temp_path("huddle-recover");
     let active = dir.join("data/meetings/active");
     std::fs::create_dir_all(&active).unwrap();
     let old = 1_700_000_000_000u64;
@@ -541,10 +540,7 @@ fn a_dead_webhook_receiver_counts_fail_and_the_archive_is_still_written() {
 fn spoken_words_reach_the_transcript_through_the_real_asr_engine() {
     use common::audio::{Fixture, frames};
     use huddle::protocol::framing::FramingVersion;
-    let whisper = format!(
-        "[asr.whisper]\ntype = \"whisper\"\nmodel = \"{}\"\nlanguage = \"en\"\nthreads = 2\n",
-        common::asr_service::whisper_model().display()
-    );
+    let whisper = common::asr_service::whisper_config();
     let server = Server::start(&format!("{}{whisper}", meeting_config(None, None, 4000)));
     let mut device = server.device(
         "/xiaozhi/v1/",
@@ -651,18 +647,11 @@ fn a_disconnected_meeting_not_resumed_in_time_is_finalized_and_archived() {
 
 /// Every `from`-marked meeting copy `device` receives within `window`.
 fn copies(device: &mut Device, window: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + window;
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        if let common::Received::Json(v) =
-            device.next(deadline.saturating_duration_since(Instant::now()))
-            && v["type"] == "meeting"
-            && v.get("from").is_some()
-        {
-            seen.push(v);
-        }
-    }
-    seen
+    device
+        .drain(window)
+        .into_iter()
+        .filter(|v| v["type"] == "meeting" && v.get("from").is_some())
+        .collect()
 }
 
 #[test]

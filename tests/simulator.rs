@@ -8,12 +8,11 @@ mod common;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::Server;
+use common::audio::fixtures_dir;
+use common::{Server, simulator};
 use huddle::device::{DeviceError, DeviceOptions, stream};
 use huddle::protocol::framing::{FramingVersion, PacketKind, decode};
 use serde_json::{Value, json};
@@ -21,89 +20,8 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
-/// `<target>/tmp/fixtures`, built on first use; the same directory the audio
-/// tests' harness uses, so the script's lock and stamp are shared.
-fn fixtures() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make_fixtures.sh");
-        let output = Command::new("bash")
-            .arg(&script)
-            .arg(&dir)
-            .output()
-            .expect("run make_fixtures.sh");
-        assert!(
-            output.status.success(),
-            "make_fixtures.sh failed:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        dir
-    })
-}
-
 fn fixture(name: &str) -> PathBuf {
-    fixtures().join(name)
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    wall: Duration,
-}
-
-impl Run {
-    fn explain(&self) -> String {
-        format!(
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
-    /// The summary line: (packets sent, messages received, elapsed ms).
-    fn summary(&self) -> (usize, usize, u64) {
-        let line = self
-            .stdout
-            .lines()
-            .rfind(|l| l.starts_with("sent "))
-            .unwrap_or_else(|| panic!("no summary line\n{}", self.explain()));
-        let numbers: Vec<u64> = line
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|s| !s.is_empty())
-            .filter_map(|s| s.parse().ok())
-            .collect();
-        match numbers[..] {
-            [sent, received, ms, ..] => (sent as usize, received as usize, ms),
-            _ => panic!("bad summary line {line:?}"),
-        }
-    }
-
-    /// The JSON messages the device printed, prefix stripped.
-    fn messages(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .filter_map(|l| l.strip_prefix('['))
-            .filter_map(|l| l.split_once(" ms] "))
-            .map(|(_, json)| serde_json::from_str(json).expect("printed message is JSON"))
-            .collect()
-    }
-}
-
-fn device(args: &[&str]) -> Run {
-    let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_huddle"))
-        .arg("device")
-        .args(args)
-        .output()
-        .expect("run huddle device");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        wall: started.elapsed(),
-    }
+    fixtures_dir().join(name)
 }
 
 /// ceil(duration / 60 ms): the last packet is padded with silence.
@@ -114,18 +32,11 @@ fn expected_packets(wav: &Path) -> usize {
 
 fn stream_fixture(server: &Server, protocol: &str, name: &str) {
     let wav = fixture(name);
-    let url = server.ws_url("/xiaozhi/v1/");
-    let run = device(&[
-        "--url",
-        &url,
-        "--wav",
-        wav.to_str().expect("utf-8 path"),
-        "--protocol",
-        protocol,
-        "--fast",
-        "--linger-ms",
-        "300",
-    ]);
+    let run = simulator::stream(
+        server,
+        &wav,
+        &["--protocol", protocol, "--fast", "--linger-ms", "300"],
+    );
     assert_eq!(run.code, Some(0), "{}", run.explain());
     let messages = run.messages();
     let hello = messages
@@ -159,18 +70,11 @@ fn framing_v1_and_v2_work_too() {
 #[test]
 fn real_time_pace_takes_the_file_duration() {
     let server = Server::start("");
-    let wav = fixture("silence_5s.wav");
-    let url = server.ws_url("/xiaozhi/v1/");
-    let run = device(&[
-        "--url",
-        &url,
-        "--wav",
-        wav.to_str().expect("utf-8 path"),
-        "--protocol",
-        "3",
-        "--linger-ms",
-        "0",
-    ]);
+    let run = simulator::stream(
+        &server,
+        &fixture("silence_5s.wav"),
+        &["--protocol", "3", "--linger-ms", "0"],
+    );
     assert_eq!(run.code, Some(0), "{}", run.explain());
     assert_eq!(run.summary().0, 84);
     assert!(
@@ -188,33 +92,21 @@ fn a_refused_upgrade_fails_naming_the_status() {
         "[server.auth]\nenabled = true\n[[server.auth.tokens]]\ntoken = \"t\"\n",
     );
     let wav = fixture("two_utterances.wav");
-    let wav = wav.to_str().expect("utf-8 path");
-    let url = server.ws_url("/xiaozhi/v1/");
-    let run = device(&["--url", &url, "--wav", wav, "--fast"]);
+    let run = simulator::stream(&server, &wav, &["--fast"]);
     assert_eq!(run.code, Some(1), "{}", run.explain());
     assert!(run.stderr.contains("401"), "{}", run.explain());
     // With the token it is accepted.
-    let run = device(&[
-        "--url",
-        &url,
-        "--wav",
-        wav,
-        "--fast",
-        "--token",
-        "t",
-        "--linger-ms",
-        "0",
-    ]);
+    let run = simulator::stream(
+        &server,
+        &wav,
+        &["--fast", "--token", "t", "--linger-ms", "0"],
+    );
     assert_eq!(run.code, Some(0), "{}", run.explain());
 }
 
 #[test]
 fn a_wav_at_the_wrong_rate_is_refused_naming_the_sample_rate() {
-    let path = std::env::temp_dir().join(format!(
-        "huddle-sim-8k-{}-{}.wav",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    ));
+    let path = common::temp::temp_path("huddle-sim-8k").with_extension("wav");
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: 8_000,
@@ -227,7 +119,7 @@ fn a_wav_at_the_wrong_rate_is_refused_naming_the_sample_rate() {
     }
     writer.finalize().expect("finalize wav");
     // The file is checked before connecting: no server needed.
-    let run = device(&[
+    let run = simulator::run(&[
         "--url",
         "ws://127.0.0.1:9/",
         "--wav",

@@ -3,12 +3,15 @@
 //! the metrics log, the recent filters, id validation, and the journal writer
 //! with crash recovery and the resume rule (PROTOCOL.md §4, §5.2).
 
+mod common;
+
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
+use common::temp::TempDir;
 use huddle::store::journal::{
     JournalWriter, RecoveredJournal, read_journal, resume_candidate, scan_journals,
 };
@@ -19,23 +22,6 @@ use serde_json::Value;
 
 const DEVICE: &str = "94:a9:90:07:9d:88";
 const FLUSH: Duration = Duration::from_secs(5);
-
-/// A fresh data directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("huddle-store-{}", uuid::Uuid::new_v4()));
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn segments(n: usize) -> Vec<Segment> {
     (0..n)

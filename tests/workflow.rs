@@ -7,30 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::llm_stub::{Behavior, LlmStub};
-use common::{Device, Received, Server};
+use common::{Device, Server, snapshots};
 use serde_json::{Value, json};
-
-/// Every message that arrives within `window`.
-fn drain(device: &mut Device, window: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + window;
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        if let Received::Json(v) = device.next(deadline.saturating_duration_since(Instant::now()))
-            && v["type"] != "server"
-        {
-            seen.push(v);
-        }
-    }
-    seen
-}
-
-fn snapshots(messages: &[Value]) -> Vec<&Value> {
-    messages
-        .iter()
-        // Acks of an `update` carry `status`; snapshots do not.
-        .filter(|m| m["type"] == "workflow" && m["event"] == "update" && m.get("status").is_none())
-        .collect()
-}
 
 #[test]
 fn a_cross_group_update_reaches_only_the_groups_it_touched() {
@@ -42,7 +20,7 @@ fn a_cross_group_update_reaches_only_the_groups_it_touched() {
     let mut c = online("aa:bb:cc:dd:ee:ff");
     // Their registration stats broadcasts.
     for d in [&mut a, &mut a2, &mut b, &mut c] {
-        drain(d, Duration::from_millis(100));
+        d.drain(Duration::from_millis(100));
     }
     // A writes one task into its own group and one into B's group.
     a.send_json(json!({"type":"workflow","event":"update","tasks":[
@@ -51,10 +29,10 @@ fn a_cross_group_update_reaches_only_the_groups_it_touched() {
     ]}));
     let window = Duration::from_millis(800);
     let (from_a, from_a2, from_b, from_c) = (
-        drain(&mut a, window),
-        drain(&mut a2, window),
-        drain(&mut b, window),
-        drain(&mut c, window),
+        a.drain(window),
+        a2.drain(window),
+        b.drain(window),
+        c.drain(window),
     );
     assert_eq!(
         from_a[0],
@@ -82,15 +60,15 @@ fn a_cross_group_update_reaches_only_the_groups_it_touched() {
     }
     // An idempotent assign is acked but not broadcast; missing ids are named.
     a.send_json(json!({"type":"workflow","event":"assign","id":"T-1","owner":"me"}));
-    drain(&mut a, window);
+    a.drain(window);
     a.send_json(json!({"type":"workflow","event":"assign","id":"T-1","owner":"me"}));
-    let again = drain(&mut a, window);
+    let again = a.drain(window);
     assert_eq!(
         again,
         vec![json!({"type":"workflow","status":"ok","event":"assign","idempotent":true})]
     );
     a.send_json(json!({"type":"workflow","event":"complete","ids":["T-1","T-404"]}));
-    let done = drain(&mut a, window);
+    let done = a.drain(window);
     assert_eq!(
         done[0],
         json!({"type":"workflow","status":"ok","event":"complete","missing":["T-404"]})
@@ -98,7 +76,7 @@ fn a_cross_group_update_reaches_only_the_groups_it_touched() {
     assert_eq!(snapshots(&done)[0]["tasks"][0]["status"], "done");
     // Validation names the task index and field.
     a.send_json(json!({"type":"workflow","event":"update","tasks":[{"id":"T-2","priority":7}]}));
-    let bad = drain(&mut a, window);
+    let bad = a.drain(window);
     assert_eq!(bad[0]["code"], "SCHEMA_INVALID");
     assert!(
         bad[0]["message"]
@@ -120,11 +98,11 @@ fn working_mode_start_sends_the_board_then_listen_start_and_a_repeat_only_listen
     let mut device = server.device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:88")]);
     device
         .send_json(json!({"type":"workflow","event":"update","tasks":[{"id":"T-1","title":"a"}]}));
-    drain(&mut device, Duration::from_millis(500));
+    device.drain(Duration::from_millis(500));
     // The update's snapshot is less than 1.5 s old until this passes.
     std::thread::sleep(Duration::from_millis(1_200));
     device.send_json(json!({"type":"mode","state":"start","mode":"working"}));
-    let messages = drain(&mut device, Duration::from_millis(500));
+    let messages = device.drain(Duration::from_millis(500));
     assert_eq!(messages.len(), 3, "{messages:?}");
     assert_eq!(
         (
@@ -141,7 +119,7 @@ fn working_mode_start_sends_the_board_then_listen_start_and_a_repeat_only_listen
     assert_eq!(messages[2], listen_start);
     // A repeated start within 1.5 s: the board is debounced, listen start is not.
     device.send_json(json!({"type":"mode","state":"start","mode":"working"}));
-    let again = drain(&mut device, Duration::from_millis(500));
+    let again = device.drain(Duration::from_millis(500));
     assert_eq!(
         again,
         vec![
@@ -158,11 +136,11 @@ fn registration_and_hello_snapshots_are_merged_by_the_debounce() {
     other.send_json(
         json!({"type":"workflow","event":"update","tasks":[{"id":"X-1","title":"theirs"}]}),
     );
-    drain(&mut other, Duration::from_millis(300));
+    other.drain(Duration::from_millis(300));
     let mut device = server.device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:88")]);
     let hello = json!({"type":"hello","version":3,"transport":"websocket"});
     device.send_json(hello.clone());
-    let mut messages = drain(&mut device, Duration::from_millis(600));
+    let mut messages = device.drain(Duration::from_millis(600));
     // One snapshot for registration + hello, first, of our own (empty) group.
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert_eq!(
@@ -172,7 +150,7 @@ fn registration_and_hello_snapshots_are_merged_by_the_debounce() {
     assert_eq!(messages[1]["type"], "hello");
     std::thread::sleep(Duration::from_millis(1_000));
     device.send_json(hello);
-    messages = drain(&mut device, Duration::from_millis(500));
+    messages = device.drain(Duration::from_millis(500));
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert_eq!(messages[0]["type"], "hello");
     assert_eq!(messages[1]["groupKey"], "94:a9:90");
@@ -183,26 +161,18 @@ fn test_mode_delays_the_registration_snapshot() {
     let server =
         Server::start("[workflow]\ntest_mode = true\nsnapshot_on_register_delay_ms = 1200\n");
     let mut device = server.device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:88")]);
-    let early = drain(&mut device, Duration::from_millis(700));
+    let early = device.drain(Duration::from_millis(700));
     assert!(snapshots(&early).is_empty(), "{early:?}");
-    let late = drain(&mut device, Duration::from_millis(1_500));
+    let late = device.drain(Duration::from_millis(1_500));
     assert_eq!(snapshots(&late).len(), 1, "{late:?}");
 }
 
 #[test]
 fn a_detect_voice_command_completes_the_second_open_task_of_the_group() {
     let server = Server::start("");
-    let mut device = server.device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:07:9d:88")]);
-    device.send_json(json!({"type":"workflow","event":"update","tasks":[
-        {"id":"T-1","title":"扫码登录联调","priority":1},
-        {"id":"T-2","title":"更新接口文档","priority":2},
-        {"id":"T-3","title":"低优先级","priority":3}
-    ]}));
-    drain(&mut device, Duration::from_millis(500));
-    device.send_json(json!({"type":"mode","state":"start","mode":"working"}));
-    drain(&mut device, Duration::from_millis(500));
+    let mut device = working_device(&server);
     device.send_json(json!({"type":"listen","state":"detect","text":"完成任务第二个"}));
-    let messages = drain(&mut device, Duration::from_millis(800));
+    let messages = device.drain(Duration::from_millis(800));
     assert_eq!(messages[0]["type"], "stt", "{messages:?}");
     assert_eq!(messages[0]["text"], "完成任务第二个");
     let command = messages
@@ -231,9 +201,9 @@ fn a_detect_voice_command_completes_the_second_open_task_of_the_group() {
     );
     // Outside working mode the same words are not a task command.
     device.send_json(json!({"type":"mode","state":"end","mode":"working"}));
-    drain(&mut device, Duration::from_millis(300));
+    device.drain(Duration::from_millis(300));
     device.send_json(json!({"type":"listen","state":"detect","text":"完成任务第一个"}));
-    let messages = drain(&mut device, Duration::from_millis(500));
+    let messages = device.drain(Duration::from_millis(500));
     assert!(
         !messages.iter().any(|m| m["event"] == "command"),
         "{messages:?}"
@@ -248,28 +218,18 @@ fn working_device(server: &Server) -> Device {
         {"id":"T-2","title":"更新接口文档","priority":2},
         {"id":"T-3","title":"低优先级","priority":3}
     ]}));
-    drain(&mut device, Duration::from_millis(400));
+    device.drain(Duration::from_millis(500));
     device.send_json(json!({"type":"mode","state":"start","mode":"working"}));
-    drain(&mut device, Duration::from_millis(400));
+    device.drain(Duration::from_millis(500));
     device
 }
 
 /// Messages until `tts stop` (inclusive), or everything within `timeout`.
 fn until_tts_stop(device: &mut Device, timeout: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + timeout;
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        if let Received::Json(v) = device.next(deadline.saturating_duration_since(Instant::now()))
-            && v["type"] != "server"
-        {
-            let stop = v["type"] == "tts" && v["state"] == "stop";
-            seen.push(v);
-            if stop {
-                break;
-            }
-        }
-    }
-    seen
+    device.collect_until(timeout, |seen| {
+        seen.last()
+            .is_some_and(|v| v["type"] == "tts" && v["state"] == "stop")
+    })
 }
 
 /// The text of the turn's `sentence_start`, if any.
@@ -322,7 +282,7 @@ fn the_intent_llm_turns_free_speech_into_a_task_command() {
     let mut device = working_device(&server);
     device
         .send_json(json!({"type":"listen","state":"detect","text":"the docs one is finished now"}));
-    let messages = drain(&mut device, Duration::from_secs(2));
+    let messages = device.drain(Duration::from_secs(2));
     let command = messages
         .iter()
         .find(|m| m["event"] == "command")
@@ -406,10 +366,7 @@ fn chat_answers_what_is_not_a_task_and_a_failing_llm_falls_back() {
 fn spoken_mark_task_two_done_completes_it_through_the_real_asr_engine() {
     use common::audio::{Fixture, frames};
     use huddle::protocol::framing::FramingVersion;
-    let whisper = format!(
-        "[asr.whisper]\ntype = \"whisper\"\nmodel = \"{}\"\nlanguage = \"en\"\nthreads = 2\n",
-        common::asr_service::whisper_model().display()
-    );
+    let whisper = common::asr_service::whisper_config();
     let server = Server::start(&whisper);
     let mut device = server.device(
         "/xiaozhi/v1/",
@@ -423,9 +380,9 @@ fn spoken_mark_task_two_done_completes_it_through_the_real_asr_engine() {
         {"id":"T-2","title":"docs","priority":2},
         {"id":"T-3","title":"cleanup","priority":3}
     ]}));
-    drain(&mut device, Duration::from_millis(400));
+    device.drain(Duration::from_millis(400));
     device.send_json(json!({"type":"mode","state":"start","mode":"working"}));
-    drain(&mut device, Duration::from_millis(400));
+    device.drain(Duration::from_millis(400));
     // Push-to-talk, as the badge does after working-mode start, at real-time pace.
     device.send_json(json!({"type":"listen","state":"start","mode":"manual"}));
     let packets = frames(
@@ -445,7 +402,7 @@ fn spoken_mark_task_two_done_completes_it_through_the_real_asr_engine() {
     let mut messages = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline && snapshots(&messages).is_empty() {
-        messages.extend(drain(&mut device, Duration::from_millis(200)));
+        messages.extend(device.drain(Duration::from_millis(200)));
     }
     let stt = messages
         .iter()
@@ -529,7 +486,7 @@ fn kill_dash_nine_during_heavy_updates_leaves_a_valid_tasks_file() {
     // The restarted server serves exactly what the file holds.
     server.restart();
     let mut device = server.device("/xiaozhi/v1/", &[("Device-Id", "94:a9:90:00:00:01")]);
-    let board = snapshots(&drain(&mut device, Duration::from_millis(600)))
+    let board = snapshots(&device.drain(Duration::from_millis(600)))
         .first()
         .map(|s| (*s).clone())
         .expect("registration snapshot");

@@ -2,31 +2,16 @@
 //! trips, concurrent writers under the single lock, group isolation, and
 //! recovery from what a crashed write leaves behind.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 
+use common::temp::TempDir;
 use huddle::workflow::{StoreError, TASKS_FILE, TaskStore, group_of_device};
 use serde_json::{Value, json};
-
-/// A fresh directory per test, removed on drop so failures do not pile up.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("huddle-wf-{}", uuid::Uuid::new_v4()));
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn ids(tasks: &[Value]) -> Vec<String> {
     tasks

@@ -30,8 +30,7 @@ impl AsrService {
     #[allow(clippy::zombie_processes)]
     pub fn start(port: u16) -> AsrService {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let port_file =
-            std::env::temp_dir().join(format!("huddle-asr-{}.port", uuid::Uuid::new_v4().simple()));
+        let port_file = super::temp::temp_path("huddle-asr").with_extension("port");
         let child = Command::new(python())
             .arg(root.join("tools/asr-service/serve.py"))
             .args(["--port", &port.to_string(), "--port-file"])
@@ -114,6 +113,15 @@ pub fn whisper_model() -> PathBuf {
         model.display()
     );
     model
+}
+
+/// An `[asr.whisper]` table for the embedded engine on [`whisper_model`]:
+/// English, two threads.
+pub fn whisper_config() -> String {
+    format!(
+        "[asr.whisper]\ntype = \"whisper\"\nmodel = \"{}\"\nlanguage = \"en\"\nthreads = 2\n",
+        whisper_model().display()
+    )
 }
 
 #[cfg(test)]

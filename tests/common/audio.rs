@@ -15,19 +15,26 @@ use huddle::protocol::framing::{FramingVersion, PacketKind, encode_into};
 use huddle::server::{RunningServer, ServerOptions};
 use serde_json::Value;
 
-/// Generates the fixtures once per test binary and returns their directory.
+/// Generates the fixtures once per test binary into `<target>/tmp/fixtures`
+/// and returns that directory. Every test binary shares it: the script's lock
+/// serializes concurrent runs and its stamp skips work already done.
 pub fn fixtures_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
         let script =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make_fixtures.sh");
-        let status = std::process::Command::new("bash")
+        let output = std::process::Command::new("bash")
             .arg(&script)
             .arg(&dir)
-            .status()
+            .output()
             .expect("run make_fixtures.sh");
-        assert!(status.success(), "make_fixtures.sh failed");
+        assert!(
+            output.status.success(),
+            "make_fixtures.sh failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
         dir
     })
     .clone()
@@ -142,6 +149,17 @@ impl InProcess {
             ],
         )
         .expect("connect")
+    }
+
+    /// A v3 device that opened an auto-mode listen and sent all of
+    /// `fixture`'s real Opus packets at once.
+    pub fn stream_fixture(&self, device_id: &str, fixture: &str) -> super::Device {
+        let mut device = self.device(device_id, 3);
+        device.send_json(serde_json::json!({"type":"listen","state":"start","mode":"auto"}));
+        for frame in frames(FramingVersion::V3, &Fixture::load(fixture).packets()) {
+            device.send_binary(frame);
+        }
+        device
     }
 
     /// Utterances of one device, waiting until at least `count` arrived.

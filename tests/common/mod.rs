@@ -39,12 +39,7 @@ impl Server {
 
     /// `server_extra` lines go inside `[server]`; `extra` follows as more tables.
     pub fn start_with(server_extra: &str, extra: &str) -> Server {
-        let dir = std::env::temp_dir().join(format!(
-            "huddle-test-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        Server::start_in(&dir, server_extra, extra)
+        Server::start_in(&temp::temp_path("huddle-test"), server_extra, extra)
     }
 
     /// Like [`Server::start_with`], in a directory the test prepared (its `data/` is the data dir).
@@ -115,6 +110,11 @@ impl Server {
         assert!(self.spawn(), "server did not restart; log:\n{}", self.log());
     }
 
+    /// The server's data directory (`storage.data_dir`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
     }
@@ -178,6 +178,11 @@ impl Server {
         http_request(self.port, method, target, headers, body)
     }
 
+    /// `GET target` with no headers.
+    pub fn get(&self, target: &str) -> HttpReply {
+        self.http("GET", target, &[], "")
+    }
+
     /// Polls the log until it contains `needle`.
     pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -230,6 +235,22 @@ impl HttpReply {
 
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// The `data` of a 200 `{"success":true,"data":…}` API reply; anything
+    /// else fails the test.
+    pub fn data(&self) -> Value {
+        assert_eq!(self.status, 200, "{}", self.body);
+        let v = self.json();
+        assert_eq!(v["success"], true, "{v}");
+        v["data"].clone()
+    }
+
+    /// The `error.code` of a `{"success":false,…}` API reply ("" when absent).
+    pub fn error_code(&self) -> String {
+        let v = self.json();
+        assert_eq!(v["success"], false, "{v}");
+        v["error"]["code"].as_str().unwrap_or_default().to_string()
     }
 }
 
@@ -381,22 +402,48 @@ impl Device {
     /// workflow group snapshot (sent on registration and after any write to
     /// the group). Tests about those read them with [`Device::next`].
     pub fn recv(&mut self, timeout: Duration) -> Value {
+        self.try_recv(timeout)
+            .unwrap_or_else(|e| panic!("expected a JSON message: {e}"))
+    }
+
+    /// [`Device::recv`] that returns a binary frame, a close or a timeout as
+    /// an `Err` naming it instead of failing the test.
+    pub fn try_recv(&mut self, timeout: Duration) -> Result<Value, String> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.next(left) {
-                Received::Json(v) if v["type"] == "server" && v["event"] == "stats" => continue,
-                Received::Json(v)
-                    if v["type"] == "workflow"
-                        && v["event"] == "update"
-                        && v.get("status").is_none() =>
-                {
-                    continue;
-                }
-                Received::Json(v) => return v,
-                other => panic!("expected a JSON message, got {other:?}"),
+                Received::Json(v) if is_stats(&v) || is_snapshot(&v) => continue,
+                Received::Json(v) => return Ok(v),
+                Received::Binary(b) => return Err(format!("binary frame of {} bytes", b.len())),
+                Received::Closed(frame) => return Err(format!("connection closed: {frame:?}")),
+                Received::Timeout => return Err(format!("no reply within {timeout:?}")),
             }
         }
+    }
+
+    /// Every JSON message but `server` ones (stats, acks of admin commands),
+    /// in order, until `done(&seen)` holds or `timeout` passes.
+    pub fn collect_until(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while Instant::now() < deadline && !done(&seen) {
+            if let Received::Json(v) = self.next(deadline.saturating_duration_since(Instant::now()))
+                && v["type"] != "server"
+            {
+                seen.push(v);
+            }
+        }
+        seen
+    }
+
+    /// Every non-`server` message that arrives within `window`.
+    pub fn drain(&mut self, window: Duration) -> Vec<Value> {
+        self.collect_until(window, |_| false)
     }
 
     /// Skips messages until one satisfies `pred`.
@@ -442,8 +489,27 @@ impl Device {
 
 pub const SHORT: Duration = Duration::from_secs(5);
 
+/// A `stats` broadcast.
+pub fn is_stats(v: &Value) -> bool {
+    v["type"] == "server" && v["event"] == "stats"
+}
+
+/// A workflow group snapshot. Acks of an `update` carry `status`; snapshots
+/// do not.
+pub fn is_snapshot(v: &Value) -> bool {
+    v["type"] == "workflow" && v["event"] == "update" && v.get("status").is_none()
+}
+
+/// The group snapshots among `messages`.
+pub fn snapshots(messages: &[Value]) -> Vec<&Value> {
+    messages.iter().filter(|m| is_snapshot(m)).collect()
+}
+
 pub mod asr_service;
 pub mod audio;
 pub mod funasr_mock;
 pub mod http_receiver;
 pub mod llm_stub;
+pub mod meetings;
+pub mod simulator;
+pub mod temp;
