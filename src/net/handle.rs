@@ -13,6 +13,13 @@ use crate::metrics::METRICS;
 
 /// Inbox capacity. A device that cannot keep up loses events (counted) rather
 /// than letting the sender wait or memory grow.
+///
+/// The bound is checked by the sender against the queue's length, so senders
+/// racing on an almost full inbox may overshoot it by one event each. The
+/// channel itself is crossbeam's unbounded list flavour on purpose: a
+/// `bounded(1024)` array channel allocates and writes all 1024 slots (80 KiB)
+/// when the connection opens, although an inbox rarely holds more than a few
+/// events; the list grows in blocks of 31 and frees them as they drain.
 pub const INBOX_CAPACITY: usize = 1024;
 
 /// Something another thread wants a connection to do.
@@ -97,7 +104,7 @@ pub struct ConnHandle {
 
 impl ConnHandle {
     pub fn new(conn_id: u64, device_id: &str, waker: Arc<Waker>) -> (Self, Receiver<ConnEvent>) {
-        let (inbox, receiver) = crossbeam_channel::bounded(INBOX_CAPACITY);
+        let (inbox, receiver) = crossbeam_channel::unbounded();
         let handle = ConnHandle {
             conn_id,
             device_id: Arc::from(device_id),
@@ -121,6 +128,11 @@ impl ConnHandle {
     /// Delivers an event without ever blocking. Returns false (and counts the
     /// drop) when the inbox is full or the connection is gone.
     pub fn send(&self, event: ConnEvent) -> bool {
+        if self.inbox.len() >= INBOX_CAPACITY {
+            METRICS.events_dropped_total.fetch_add(1, Relaxed);
+            let _ = self.waker.wake();
+            return false;
+        }
         match self.inbox.try_send(event) {
             Ok(()) => {
                 // A failed wake means the Poll is gone, i.e. the connection is closing.
@@ -134,5 +146,32 @@ impl ConnHandle {
             }
             Err(TrySendError::Disconnected(_)) => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_inbox_refuses_and_counts() {
+        let poll = mio::Poll::new().expect("poll");
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
+        let (handle, inbox) = ConnHandle::new(1, "dev", waker);
+        for _ in 0..INBOX_CAPACITY {
+            assert!(handle.send(ConnEvent::VoiceActivity));
+        }
+        let dropped_before = METRICS.events_dropped_total.load(Relaxed);
+        assert!(!handle.send(ConnEvent::Shutdown));
+        assert!(METRICS.events_dropped_total.load(Relaxed) > dropped_before);
+        assert_eq!(inbox.len(), INBOX_CAPACITY);
+        // Draining makes room again.
+        assert!(inbox.try_recv().is_ok());
+        assert!(handle.send(ConnEvent::Shutdown));
+        drop(inbox);
+        assert!(
+            !handle.send(ConnEvent::Shutdown),
+            "a closed connection takes nothing"
+        );
     }
 }
