@@ -47,10 +47,19 @@
 //!   30 s for threads and fds to return to the baseline, finishes the
 //!   verification, and scans the server's stderr (its only log) for "panic".
 //!
+//! # Warm-up
+//! The warm-up mark is where the workload has reached its steady state, read
+//! from the workload, never from the RSS: the first sample at which every
+//! device has finished [`SETTLE_SESSIONS`] sessions (so the ages of the open
+//! connections are spread as they will stay) and has had all three of its
+//! tasks acknowledged (so the task board holds everything it ever will), and
+//! at least 2 minutes in (10 % of a shorter run). A run whose workload has not
+//! settled by half its length takes the half-way mark and says so. The RSS
+//! change from the 2-minute mark is printed too, for comparison.
+//!
 //! # Pass criteria (exit status 1 on any FAIL)
 //! 1. RSS: |end − warm-up| ≤ 5 % of warm-up, where warm-up = the median of the
-//!    three samples from the warm-up mark (2 minutes, or 10 % of the run if
-//!    shorter) and end = the median of the last three samples while the
+//!    three samples from the warm-up mark and end = the median of the last three samples while the
 //!    devices were still active (both under load, so they compare like with
 //!    like; RSS after the devices left is reported too).
 //! 2. Threads back to the baseline (≤ baseline) within 30 s after all devices left.
@@ -106,6 +115,12 @@ const SETTLE: Duration = Duration::from_secs(30);
 const FD_TOLERANCE: i64 = 2;
 /// A finalized meeting's transcript is polled this long before it counts as lost.
 const VERIFY_FOR: Duration = Duration::from_secs(90);
+/// Sessions every device finishes before the workload counts as settled:
+/// sessions last 10–120 s, so after three the connections open at any moment
+/// have the age mix they keep for the rest of the run.
+const SETTLE_SESSIONS: u32 = 3;
+/// Tasks each device keeps on the board (`soak-<i>-0..2`).
+const TASKS_PER_DEVICE: u64 = 3;
 /// How long the RSS at the end may differ from the RSS after warm-up.
 const RSS_TOLERANCE_PCT: f64 = 5.0;
 /// Error messages kept for the report.
@@ -219,13 +234,14 @@ fn run(args: &Args) -> Result<bool, String> {
     let frames = prepare_frames(args)?;
     let command = command_line();
     let load_window = Duration::from_secs_f64(args.minutes * 60.0);
-    let warmup = Duration::from_secs(120).min(load_window.mul_f64(0.1));
+    let min_warmup = Duration::from_secs(120).min(load_window.mul_f64(0.1));
+    let latest_warmup = load_window.mul_f64(0.5);
     println!(
-        "{} | {} devices for {:.1} min, warm-up mark {} s, {} frames of {FRAME_MS} ms audio, seed {}",
+        "{} | {} devices for {:.1} min, warm-up mark once the workload settles (≥ {} s), {} frames of {FRAME_MS} ms audio, seed {}",
         load_average(),
         args.devices,
         args.minutes,
-        warmup.as_secs(),
+        min_warmup.as_secs(),
         frames.len(),
         args.seed
     );
@@ -284,6 +300,7 @@ fn run(args: &Args) -> Result<bool, String> {
     csv.write(&baseline)?;
     let mut samples = vec![baseline.clone()];
     let mut rss_warm_regions = None;
+    let mut warmup: Option<WarmUp> = None;
     let mut rss_end_regions = None;
     let mut tick = 1u32;
     loop {
@@ -298,8 +315,24 @@ fn run(args: &Args) -> Result<bool, String> {
             .with_gauge(&http_addr);
         println!("{}", sample.line());
         rss_end_regions = smaps_breakdown(pid);
-        if rss_warm_regions.is_none() && sample.elapsed >= warmup {
-            rss_warm_regions = rss_end_regions;
+        if warmup.is_none() && sample.elapsed >= min_warmup {
+            let settled = shared.devices_settled.load(Relaxed) >= args.devices as u64;
+            if settled || sample.elapsed >= latest_warmup {
+                warmup = Some(WarmUp {
+                    at: sample.elapsed,
+                    settled,
+                });
+                rss_warm_regions = rss_end_regions;
+                println!(
+                    "warm-up mark at {} s ({})",
+                    sample.elapsed.as_secs(),
+                    if settled {
+                        "every device settled"
+                    } else {
+                        "half the run: the workload did not settle"
+                    }
+                );
+            }
         }
         csv.write(&sample)?;
         samples.push(sample);
@@ -373,7 +406,8 @@ fn run(args: &Args) -> Result<bool, String> {
         .map(|(b, a)| a.saturating_sub(b));
 
     let load: Vec<&Sample> = samples.iter().filter(|s| s.phase == "load").collect();
-    let rss_warm = median3(load.iter().filter(|s| s.elapsed >= warmup).take(3));
+    let rss_warm = warmup.and_then(|w| median3(load.iter().filter(|s| s.elapsed >= w.at).take(3)));
+    let rss_two_minutes = median3(load.iter().filter(|s| s.elapsed >= min_warmup).take(3));
     let rss_end = median3(load.iter().rev().take(3));
     let peak_threads = samples.iter().map(|s| s.threads).max().unwrap_or_default();
     let peak_fds = samples.iter().map(|s| s.fds).max().unwrap_or_default();
@@ -382,7 +416,9 @@ fn run(args: &Args) -> Result<bool, String> {
     let report = Report {
         devices: args.devices,
         minutes: args.minutes,
-        warmup_s: warmup.as_secs(),
+        warmup,
+        min_warmup_s: min_warmup.as_secs(),
+        rss_two_minutes,
         leave_s,
         counters: Counters::of(&shared),
         errors: shared
@@ -780,6 +816,8 @@ struct Shared {
     snippets_rejected: AtomicU64,
     workflow_acks: AtomicU64,
     workflow_errors: AtomicU64,
+    /// Devices past [`SETTLE_SESSIONS`] sessions with all their tasks acknowledged.
+    devices_settled: AtomicU64,
     audio_frames: AtomicU64,
     pings: AtomicU64,
     pongs: AtomicU64,
@@ -809,6 +847,7 @@ impl Shared {
             snippets_rejected: AtomicU64::new(0),
             workflow_acks: AtomicU64::new(0),
             workflow_errors: AtomicU64::new(0),
+            devices_settled: AtomicU64::new(0),
             audio_frames: AtomicU64::new(0),
             pings: AtomicU64::new(0),
             pongs: AtomicU64::new(0),
@@ -910,6 +949,11 @@ struct Device<'a> {
     meeting_seq: u64,
     /// Workflow updates sent (task versions).
     workflow_seq: u64,
+    /// Workflow updates acknowledged: task `seq % 3` exists once `seq` is.
+    workflow_acked: u64,
+    sessions_done: u32,
+    /// Counted once in `Shared::devices_settled`.
+    settled: bool,
     next_ping: Instant,
 }
 
@@ -928,11 +972,22 @@ fn device_main(
         rng,
         meeting_seq: 0,
         workflow_seq: 0,
+        workflow_acked: 0,
+        sessions_done: 0,
+        settled: false,
         next_ping: Instant::now(),
     };
     while !shared.over() {
         if let Err(e) = device.session() {
             shared.error(format!("soak:{index}: {e}"));
+        }
+        device.sessions_done += 1;
+        if !device.settled
+            && device.sessions_done >= SETTLE_SESSIONS
+            && device.workflow_acked >= TASKS_PER_DEVICE
+        {
+            device.settled = true;
+            shared.devices_settled.fetch_add(1, Relaxed);
         }
         if shared.over() {
             break;
@@ -1184,7 +1239,7 @@ impl Device<'_> {
         self.workflow_seq += 1;
         let seq = self.workflow_seq;
         let task = json!({
-            "id": format!("soak-{}-{}", self.index, seq % 3),
+            "id": format!("soak-{}-{}", self.index, seq % TASKS_PER_DEVICE),
             "title": format!("soak task {} version {seq}", self.index),
             "priority": seq % 4,
             "status": if seq.is_multiple_of(5) { "done" } else { "open" },
@@ -1198,6 +1253,7 @@ impl Device<'_> {
         })?;
         if reply["status"] == "ok" {
             self.shared.workflow_acks.fetch_add(1, Relaxed);
+            self.workflow_acked += 1;
         } else {
             self.shared.workflow_errors.fetch_add(1, Relaxed);
             self.shared
@@ -1599,7 +1655,11 @@ fn rotated_out(http_addr: &str, acked_ms: u64) -> bool {
 struct Report {
     devices: usize,
     minutes: f64,
-    warmup_s: u64,
+    /// `None`: the run ended before its warm-up mark.
+    warmup: Option<WarmUp>,
+    /// The earliest mark (2 minutes), whose RSS is reported for comparison.
+    min_warmup_s: u64,
+    rss_two_minutes: Option<u64>,
     leave_s: f64,
     counters: Counters,
     errors: Vec<String>,
@@ -1621,6 +1681,14 @@ struct Report {
     command: String,
 }
 
+/// Where the warm-up ended and why.
+#[derive(Clone, Copy)]
+struct WarmUp {
+    at: Duration,
+    /// Every device settled (else the half-run fallback was taken).
+    settled: bool,
+}
+
 struct Verdict {
     name: &'static str,
     pass: bool,
@@ -1628,6 +1696,18 @@ struct Verdict {
 }
 
 impl Report {
+    /// "612 s (every device settled)", or why the mark is elsewhere.
+    fn warmup_text(&self) -> String {
+        match self.warmup {
+            Some(w) if w.settled => format!("{} s (every device settled)", w.at.as_secs()),
+            Some(w) => format!(
+                "{} s (half the run; the workload never settled)",
+                w.at.as_secs()
+            ),
+            None => "no mark (run too short)".into(),
+        }
+    }
+
     fn verdicts(&self) -> Vec<Verdict> {
         let rss = match (self.rss_warm, self.rss_end) {
             (Some(warm), Some(end)) => {
@@ -1636,16 +1716,23 @@ impl Report {
                     name: "RSS end within 5 % of warm-up",
                     pass: change.abs() <= RSS_TOLERANCE_PCT,
                     detail: format!(
-                        "warm-up {:.1} MiB, end {:.1} MiB ({change:+.1} %)",
+                        "warm-up {:.1} MiB at {}, end {:.1} MiB ({change:+.1} %); from the {} s mark {}",
                         mib(warm),
-                        mib(end)
+                        self.warmup_text(),
+                        mib(end),
+                        self.min_warmup_s,
+                        self.rss_two_minutes.map_or("?".into(), |two| format!(
+                            "{:.1} MiB ({:+.1} %)",
+                            mib(two),
+                            (end as f64 - two as f64) / two as f64 * 100.0
+                        ))
                     ),
                 }
             }
             _ => Verdict {
                 name: "RSS end within 5 % of warm-up",
                 pass: false,
-                detail: "too few samples (run at least 40 s)".into(),
+                detail: "too few samples after the warm-up mark (run at least 40 s)".into(),
             },
         };
         let settle = |at: Option<Duration>| {
@@ -1806,8 +1893,10 @@ impl Report {
         row(
             "duration",
             format!(
-                "{} min of load (warm-up mark {} s), then all devices left ({:.1} s) and the server settled",
-                self.minutes, self.warmup_s, self.leave_s
+                "{} min of load (warm-up mark {}), then all devices left ({:.1} s) and the server settled",
+                self.minutes,
+                self.warmup_text(),
+                self.leave_s
             ),
         );
         row("devices", self.devices.to_string());
@@ -1882,7 +1971,8 @@ group; p = 0.3 2–6 s of Opus audio), then a disconnect (90 % clean close, 10 %
 with unread bytes in its receive queue) and a 0.5–3 s pause. Every 10 s the server's VmRSS, thread count and
 open fds are sampled. A verifier reads each finalized meeting's transcript soon after its finalize ack.
 Criteria: RSS at the end (median of the last 3 samples under load) within 5 % of the RSS after warm-up (median
-of the 3 samples from the 2-minute mark, or 10 % of a shorter run); threads ≤ baseline and fds ≤ baseline + 2
+of the 3 samples from the warm-up mark: the first sample, at least 2 minutes in, at which every device has
+finished 3 sessions and had its 3 tasks acknowledged; the change from the 2-minute mark is reported too); threads ≤ baseline and fds ≤ baseline + 2
 within 30 s after all devices left; every acknowledged snippet text in its meeting's transcript; no line with
 \"panic\" in the server's log (its stderr). Server and generator share the machine.
 
