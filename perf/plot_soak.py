@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Plots a soak run's samples (perf/soak.rs --csv) as one PNG: server RSS,
-thread count and open file descriptors over time, with the warm-up mark.
+thread count and open file descriptors over time, with the warm-up mark and
+the +/-5 % band around the RSS there (the soak's pass band).
 
-Usage: python3 perf/plot_soak.py perf/soak-200x30.csv [OUT.png]
-Needs matplotlib (pip install matplotlib); the soak itself does not.
+Usage: python3 perf/plot_soak.py perf/soak-200x30.csv [OUT.png] [--warmup-s S]
+S is the warm-up mark the soak printed (default 120, the fixed mark of the
+first runs). Needs matplotlib (pip install matplotlib); the soak does not.
 """
 import csv
 import sys
@@ -18,8 +20,14 @@ def main() -> int:
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
-    source = sys.argv[1]
-    out = sys.argv[2] if len(sys.argv) > 2 else source.rsplit(".", 1)[0] + ".png"
+    args = sys.argv[1:]
+    warmup_s = 120.0
+    if "--warmup-s" in args:
+        at = args.index("--warmup-s")
+        warmup_s = float(args[at + 1])
+        del args[at : at + 2]
+    source = args[0]
+    out = args[1] if len(args) > 1 else source.rsplit(".", 1)[0] + ".png"
     with open(source, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
@@ -38,9 +46,18 @@ def main() -> int:
         axis.plot(minutes, series, linewidth=1.2)
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
-        axis.axvline(2.0, color="grey", linestyle="--", linewidth=0.8)
+        axis.axvline(warmup_s / 60, color="grey", linestyle="--", linewidth=0.8)
+    # The soak's reference: median of the three load samples from the mark.
+    warm_samples = [
+        rss[i]
+        for i, r in enumerate(rows)
+        if r["phase"] == "load" and float(r["elapsed_s"]) >= warmup_s
+    ][:3]
+    if warm_samples:
+        warm = sorted(warm_samples)[len(warm_samples) // 2]
+        axes[0].axhspan(warm * 0.95, warm * 1.05, color="green", alpha=0.12)
     axes[0].set_title(f"huddle soak: {source}")
-    axes[2].set_xlabel("minutes (dashed: end of warm-up)")
+    axes[2].set_xlabel("minutes (dashed: warm-up mark; band: RSS there +/-5 %)")
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     print(out)
