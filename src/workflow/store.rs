@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
 use super::groups::normalize_group;
 use super::task::{Task, validate_task};
@@ -83,8 +83,10 @@ pub struct TaskStore {
     writer: Mutex<()>,
     /// The published list. Writers swap in a new `Arc` after the file is
     /// durable; readers (connection threads building snapshots) only ever
-    /// wait for that pointer swap, never for the disk.
-    tasks: RwLock<Arc<Vec<Task>>>,
+    /// wait for that pointer swap, never for the disk. Each task sits behind
+    /// its own `Arc`, so a write copies the list of pointers and only the
+    /// tasks it changes (`Arc::make_mut`), not the whole board.
+    tasks: RwLock<Arc<Vec<Arc<Task>>>>,
 }
 
 impl TaskStore {
@@ -107,6 +109,7 @@ impl TaskStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
         };
+        let tasks: Vec<Arc<Task>> = tasks.into_iter().map(Arc::new).collect();
         Ok(TaskStore {
             path,
             writer: Mutex::new(()),
@@ -151,6 +154,7 @@ impl TaskStore {
                 }
                 match list.iter_mut().find(|t| t.id() == incoming.id()) {
                     Some(existing) => {
+                        let existing = Arc::make_mut(existing);
                         let old_group = group_of(existing, &default_group);
                         let mut changed = false;
                         for (key, val) in incoming.fields() {
@@ -174,7 +178,7 @@ impl TaskStore {
                         fields
                             .entry("status")
                             .or_insert_with(|| Value::String("open".into()));
-                        list.push(incoming);
+                        list.push(Arc::new(incoming));
                         outcome.changed_groups.insert(group);
                     }
                 }
@@ -192,7 +196,7 @@ impl TaskStore {
             for id in ids {
                 match list.iter_mut().find(|t| t.id() == id) {
                     Some(task) => {
-                        if task.set("status", Value::String("done".into())) {
+                        if set_field(task, "status", Value::String("done".into())) {
                             outcome.changed_groups.insert(group_of(task, ""));
                         }
                     }
@@ -231,7 +235,7 @@ impl TaskStore {
         self.write(|list| {
             match list.iter_mut().find(|t| t.id() == id) {
                 Some(task) => {
-                    if task.set("owner", Value::String(owner.to_owned())) {
+                    if set_field(task, "owner", Value::String(owner.to_owned())) {
                         outcome.changed_groups.insert(group_of(task, ""));
                     }
                 }
@@ -267,7 +271,7 @@ impl TaskStore {
                     .or_insert_with(|| Value::String("open".into()));
                 imported.ids.push(task.id().to_owned());
                 imported.changed_groups.insert(group_of(&task, ""));
-                list.push(task);
+                list.push(Arc::new(task));
             }
             Ok(!imported.ids.is_empty())
         })?;
@@ -281,7 +285,7 @@ impl TaskStore {
         self.current()
             .iter()
             .filter(|t| t.group_key() == Some(group.as_str()))
-            .map(Task::to_value)
+            .map(|t| t.to_value())
             .collect()
     }
 
@@ -292,22 +296,25 @@ impl TaskStore {
         self.current()
             .iter()
             .filter(|t| t.group_key().unwrap_or_default().starts_with(&prefix))
-            .map(Task::to_value)
+            .map(|t| t.to_value())
             .collect()
     }
 
     /// One task by id.
     pub fn get(&self, id: &str) -> Option<Task> {
-        self.current().iter().find(|t| t.id() == id).cloned()
+        self.current()
+            .iter()
+            .find(|t| t.id() == id)
+            .map(|t| Task::clone(t))
     }
 
     /// Every task, storage order.
     pub fn all(&self) -> Vec<Task> {
-        self.current().as_ref().clone()
+        self.current().iter().map(|t| Task::clone(t)).collect()
     }
 
     /// The published list (a pointer clone under a read lock).
-    fn current(&self) -> Arc<Vec<Task>> {
+    fn current(&self) -> Arc<Vec<Arc<Task>>> {
         Arc::clone(&self.tasks.read())
     }
 
@@ -316,7 +323,7 @@ impl TaskStore {
     /// through the file write (see the module docs).
     fn write<F>(&self, apply: F) -> Result<(), StoreError>
     where
-        F: FnOnce(&mut Vec<Task>) -> Result<bool, StoreError>,
+        F: FnOnce(&mut Vec<Arc<Task>>) -> Result<bool, StoreError>,
     {
         let _writer = self.writer.lock();
         let mut next = self.current().as_ref().clone();
@@ -328,15 +335,31 @@ impl TaskStore {
     }
 }
 
+/// Sets one field of a published task, copying the task only when the value
+/// really changes. Returns whether it changed.
+fn set_field(task: &mut Arc<Task>, key: &str, value: Value) -> bool {
+    if task.fields().get(key) == Some(&value) {
+        return false;
+    }
+    Arc::make_mut(task).set(key, value)
+}
+
 /// A task's group; `fallback` only for tasks stored without one.
 fn group_of(task: &Task, fallback: &str) -> String {
     task.group_key().unwrap_or(fallback).to_owned()
 }
 
 /// `{"tasks":[…]}`, pretty-printed: the file is small and people read it.
-fn render(tasks: &[Task]) -> Vec<u8> {
-    let doc = json!({ "tasks": tasks.iter().map(Task::to_value).collect::<Vec<_>>() });
-    let mut bytes = serde_json::to_vec_pretty(&doc).expect("JSON values always serialize");
+fn render(tasks: &[Arc<Task>]) -> Vec<u8> {
+    /// Borrows the tasks: the document is written without copying the board.
+    #[derive(serde::Serialize)]
+    struct Document<'a> {
+        tasks: Vec<&'a Map<String, Value>>,
+    }
+    let doc = Document {
+        tasks: tasks.iter().map(|t| t.fields()).collect(),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&doc).expect("JSON maps always serialize");
     bytes.push(b'\n');
     bytes
 }
@@ -373,6 +396,7 @@ fn remove_own_temps(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn temp_store() -> (PathBuf, TaskStore) {
         let dir = std::env::temp_dir().join(format!("huddle-wf-unit-{}", uuid::Uuid::new_v4()));
@@ -382,6 +406,29 @@ mod tests {
 
     fn ids(tasks: &[Value]) -> Vec<&str> {
         tasks.iter().map(|t| t["id"].as_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_write_copies_only_the_tasks_it_changes() {
+        let (dir, store) = temp_store();
+        store
+            .update("g", None, &[json!({"id":"A"}), json!({"id":"B"})])
+            .unwrap();
+        let before = store.current();
+        store.complete(&["B".to_string()]).unwrap();
+        let after = store.current();
+        assert!(
+            Arc::ptr_eq(&before[0], &after[0]),
+            "untouched task A was copied"
+        );
+        assert!(!Arc::ptr_eq(&before[1], &after[1]));
+        assert_eq!(
+            before[1].status(),
+            Some("open"),
+            "a reader's list never changes"
+        );
+        assert_eq!(after[1].status(), Some("done"));
+        let _ = fs::remove_dir_all(dir);
     }
 
     #[test]
