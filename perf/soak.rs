@@ -22,7 +22,10 @@
 //!     handed to the verifier with the acknowledged texts);
 //!   - with p = 0.5 one to three `workflow` `update`s of its own group (three
 //!     fixed task ids per device, so the task store stays bounded), each
-//!     waiting for its ack;
+//!     waiting for its ack; until all three of its tasks have been
+//!     acknowledged a device sends the missing ones in every session (a badge
+//!     joins a board that exists, so the board is complete after the first
+//!     sessions instead of whenever chance gets round to a third update);
 //!   - with p = 0.3 2–6 s of Opus audio (`listen start auto`, 60 ms frames of
 //!     the `--wav` fixture on a fixed schedule, `listen stop`);
 //!
@@ -1027,7 +1030,12 @@ impl Device<'_> {
         if self.rng.chance(0.4) {
             plan.push((at(&mut self.rng), Action::Meeting));
         }
-        if self.rng.chance(0.5) {
+        let board_missing = TASKS_PER_DEVICE.saturating_sub(self.workflow_acked);
+        if board_missing > 0 {
+            for _ in 0..board_missing {
+                plan.push((at(&mut self.rng), Action::Workflow));
+            }
+        } else if self.rng.chance(0.5) {
             for _ in 0..self.rng.range(1, 3) {
                 plan.push((at(&mut self.rng), Action::Workflow));
             }
@@ -1967,7 +1975,7 @@ N simulated badges (a thread each, `Device-Id: soak:<i>`, protocol v3) against a
 on loopback (throw-away config and data dir; log level info; `meeting.api_rate_limit = 0` for the verifier; no
 LLM, so summaries take the fallback path). Each device loops: connect, hello, a 10–120 s session (pings every
 5–15 s; p = 0.4 a meeting of 2–6 snippets then finalize; p = 0.5 one to three workflow updates of its own
-group; p = 0.3 2–6 s of Opus audio), then a disconnect (90 % clean close, 10 % TCP RST: the socket is closed
+group, or its missing ones until its three tasks exist; p = 0.3 2–6 s of Opus audio), then a disconnect (90 % clean close, 10 % TCP RST: the socket is closed
 with unread bytes in its receive queue) and a 0.5–3 s pause. Every 10 s the server's VmRSS, thread count and
 open fds are sampled. A verifier reads each finalized meeting's transcript soon after its finalize ack.
 Criteria: RSS at the end (median of the last 3 samples under load) within 5 % of the RSS after warm-up (median
