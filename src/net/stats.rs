@@ -112,6 +112,7 @@ pub fn schedule_periodic(ctx: &Arc<ServerContext>) {
                 }
                 ctx.host_load.sample();
                 broadcast(&ctx);
+                crate::alloc::release_if_pending();
                 schedule_periodic(&ctx);
             }
         }),
