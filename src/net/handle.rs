@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use mio::Waker;
 
 use crate::config::Config;
@@ -125,27 +125,21 @@ impl ConnHandle {
         self.in_meeting.store(in_meeting, Relaxed);
     }
 
-    /// Delivers an event without ever blocking. Returns false (and counts the
-    /// drop) when the inbox is full or the connection is gone.
+    /// Delivers an event without ever blocking. Returns false when the inbox
+    /// is full (the drop is counted) or the connection is gone.
     pub fn send(&self, event: ConnEvent) -> bool {
-        if self.inbox.len() >= INBOX_CAPACITY {
+        let full = self.inbox.len() >= INBOX_CAPACITY;
+        // The list channel is never full itself, so its only error is a gone
+        // receiver: the connection has ended and nothing is counted.
+        let delivered = !full && self.inbox.send(event).is_ok();
+        if full {
             METRICS.events_dropped_total.fetch_add(1, Relaxed);
+        }
+        if delivered || full {
+            // A failed wake means the Poll is gone, i.e. the connection is closing.
             let _ = self.waker.wake();
-            return false;
         }
-        match self.inbox.try_send(event) {
-            Ok(()) => {
-                // A failed wake means the Poll is gone, i.e. the connection is closing.
-                let _ = self.waker.wake();
-                true
-            }
-            Err(TrySendError::Full(_)) => {
-                METRICS.events_dropped_total.fetch_add(1, Relaxed);
-                let _ = self.waker.wake();
-                false
-            }
-            Err(TrySendError::Disconnected(_)) => false,
-        }
+        delivered
     }
 }
 
