@@ -358,17 +358,31 @@ pub fn hello(ws: &mut WebSocket<TcpStream>, protocol: u8) -> Result<(), String> 
             }
             Ok(Message::Close(frame)) => return Err(format!("closed before hello: {frame:?}")),
             Ok(_) => {}
-            Err(tungstenite::Error::Io(e)) if is_timeout(&e) => break,
+            Err(tungstenite::Error::Io(e)) if is_timeout(&e) => continue,
             Err(e) => return Err(format!("waiting for hello: {e}")),
         }
     }
     Err("no hello reply within 10 s".into())
 }
 
-/// A read or write that found nothing to do: non-blocking `WouldBlock` or a
-/// socket timeout, not a failure.
+/// A read or write that found nothing to do: non-blocking `WouldBlock`, a
+/// socket timeout, or EINTR (a read with a timeout ends with it when the
+/// process is stopped and continued), not a failure.
 pub fn is_timeout(e: &std::io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+    )
+}
+
+/// One `read` that retries on EINTR instead of failing.
+pub fn read_retrying(stream: &mut impl Read, chunk: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match stream.read(chunk) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            read => return read,
+        }
+    }
 }
 
 /// Sleeps until `at` (at once when it has passed): `thread::sleep` is
@@ -395,7 +409,7 @@ pub fn http_get(addr: &str, target: &str) -> Result<(u16, String), String> {
     let mut raw = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
-        let n = stream.read(&mut chunk).map_err(failed)?;
+        let n = read_retrying(&mut stream, &mut chunk).map_err(failed)?;
         if n == 0 {
             break;
         }

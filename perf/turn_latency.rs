@@ -61,7 +61,7 @@
 #[path = "support.rs"]
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -76,7 +76,7 @@ use huddle::protocol::framing::{FramingVersion, PacketKind, decode};
 use serde_json::{Value, json};
 use support::{
     CONNECT_TIMEOUT, CpuSample, Section, ServerOptions, ServerProcess, command_cell, command_line,
-    cores, is_timeout, load_average, utc_date,
+    cores, is_timeout, load_average, read_retrying, utc_date,
 };
 use tungstenite::{Bytes, Message, WebSocket};
 
@@ -337,7 +337,7 @@ fn read_request(stream: &mut TcpStream) -> Result<Request, String> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let (head_len, method, path, length) = loop {
-        let n = stream.read(&mut chunk).map_err(|e| format!("read: {e}"))?;
+        let n = read_retrying(stream, &mut chunk).map_err(|e| format!("read: {e}"))?;
         if n == 0 {
             return Err("connection closed before the request head".into());
         }
@@ -370,7 +370,7 @@ fn read_request(stream: &mut TcpStream) -> Result<Request, String> {
     };
     let mut body = buf.split_off(head_len);
     while body.len() < length {
-        let n = stream.read(&mut chunk).map_err(|e| format!("read: {e}"))?;
+        let n = read_retrying(stream, &mut chunk).map_err(|e| format!("read: {e}"))?;
         if n == 0 {
             return Err("connection closed inside the request body".into());
         }
@@ -821,6 +821,7 @@ row was measured on a shared box (whisper's 2 threads then compete for the 2 cor
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn nearest_rank_percentiles() {

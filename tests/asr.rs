@@ -6,10 +6,10 @@
 mod common;
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::audio::{Fixture, InProcess, frames};
-use common::funasr_mock::{FunAsrMock, Quirk};
+use common::funasr_mock::{FunAsrMock, Quirk, SLOW_SENTENCE};
 use huddle::protocol::framing::FramingVersion;
 use serde_json::{Value, json};
 
@@ -126,6 +126,42 @@ fn funasr_python_quirk_and_close_after_partials() {
         "{stt}"
     );
     assert!(stt["text"].as_str().unwrap().ends_with("tail"), "{stt}");
+}
+
+/// The box is paused (a debugger, a VM snapshot) while the client waits for
+/// FunASR's sentence: the read with a timeout ends with EINTR, and the client
+/// must read again rather than give up the utterance.
+#[test]
+fn funasr_wait_survives_the_process_being_paused() {
+    let mock = FunAsrMock::start(Quirk::Slow);
+    let server = InProcess::start_with_asr(&funasr_config(&mock.url(), 5));
+    let mut device = server.stream_fixture("asr:paused", "two_utterances");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mock.log.sessions_finishing.load(Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "no utterance ended in 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // This process holds the server; another one must continue it.
+    std::thread::sleep(SLOW_SENTENCE / 3);
+    let pid = std::process::id();
+    let pause = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -STOP {pid}; sleep 0.2; kill -CONT {pid}"))
+        .status()
+        .expect("sh");
+    assert!(pause.success());
+    let messages = device.collect_until(Duration::from_secs(15), |seen| {
+        seen.iter()
+            .filter(|v| v["event"] == "transcription")
+            .count()
+            >= 2
+    });
+    let stt: Vec<&Value> = messages.iter().filter(|v| v["type"] == "stt").collect();
+    let samples = mock.log.samples.lock().clone();
+    assert_eq!(stt.len(), 2, "{messages:?}");
+    for (v, n) in stt.iter().zip(&samples) {
+        assert_eq!(v["text"], format!("heard {n} samples"));
+    }
 }
 
 #[test]

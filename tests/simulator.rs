@@ -85,6 +85,50 @@ fn real_time_pace_takes_the_file_duration() {
     );
 }
 
+/// Hosts get paused (a debugger, a VM snapshot, a loaded CI box), and a
+/// socket read with a timeout then ends with EINTR: both ends must read again,
+/// not take it for a broken connection.
+#[test]
+fn pausing_the_simulator_and_the_server_mid_stream_loses_nothing() {
+    let server = Server::start("");
+    let url = server.ws_url("/xiaozhi/v1/");
+    let wav = fixture("silence_5s.wav");
+    let wav = wav.to_str().expect("utf-8 path");
+    let args = [
+        "--url",
+        &url,
+        "--wav",
+        wav,
+        "--protocol",
+        "3",
+        "--linger-ms",
+        "500",
+    ];
+    let run = simulator::run_while(&args, |simulator_pid| {
+        for round in 0..6 {
+            std::thread::sleep(Duration::from_millis(500));
+            let pid = if round % 2 == 0 {
+                simulator_pid
+            } else {
+                server.pid()
+            };
+            common::send_signal(pid, "STOP");
+            std::thread::sleep(Duration::from_millis(150));
+            common::send_signal(pid, "CONT");
+        }
+    });
+    run.assert_success();
+    assert_eq!(run.summary().0, 84, "{}", run.explain());
+    assert!(
+        run.messages().iter().any(|m| m["type"] == "hello"),
+        "{}",
+        run.explain()
+    );
+    assert_eq!(server.http("GET", "/healthz", &[], "").status, 200);
+    let log = server.log();
+    assert!(!log.contains("Interrupted"), "server log:\n{log}");
+}
+
 #[test]
 fn a_refused_upgrade_fails_naming_the_status() {
     let server = Server::start_with(
@@ -177,6 +221,7 @@ fn read_to_end(ws: &mut WebSocket<TcpStream>) -> (Vec<Message>, Option<u16>) {
                 return (seen, code);
             }
             Ok(message) => seen.push(message),
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return (seen, None),
         }
     }

@@ -209,6 +209,9 @@ impl AsrSession for FunAsrSession {
                     return Ok(self.transcript.text());
                 }
                 Ok(_) => {}
+                // A signal (or a stop and continue) ends a read that has a
+                // timeout with EINTR; the deadline above still bounds the wait.
+                Err(tungstenite::Error::Io(io)) if io.kind() == ErrorKind::Interrupted => {}
                 Err(tungstenite::Error::Io(io))
                     if matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
                 {

@@ -499,7 +499,15 @@ impl Link<'_> {
         if self.closed {
             return Ok(false);
         }
-        match self.ws.read() {
+        // A signal, or the process being stopped and continued, ends a read
+        // that has a timeout with EINTR; nothing was consumed, so read again.
+        let read = loop {
+            match self.ws.read() {
+                Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        match read {
             Ok(message) => {
                 self.handle(message)?;
                 Ok(true)

@@ -25,7 +25,12 @@ pub enum Quirk {
     CloseAfterPartials,
     /// Never answers.
     Silent,
+    /// Like `Cpp`, but the sentence comes [`SLOW_SENTENCE`] after `is_speaking:false`.
+    Slow,
 }
+
+/// How long [`Quirk::Slow`] thinks before its sentence.
+pub const SLOW_SENTENCE: Duration = Duration::from_millis(1500);
 
 #[derive(Default)]
 pub struct MockLog {
@@ -35,6 +40,8 @@ pub struct MockLog {
     pub samples: Mutex<Vec<usize>>,
     pub sessions_open: AtomicUsize,
     pub sessions_closed: AtomicUsize,
+    /// Sessions that received `is_speaking:false`.
+    pub sessions_finishing: AtomicUsize,
 }
 
 pub struct FunAsrMock {
@@ -102,6 +109,7 @@ fn serve(stream: TcpStream, quirk: Quirk, log: &MockLog) {
                 if v.get("chunk_size").is_some() {
                     log.configs.lock().push(v);
                 } else if v["is_speaking"] == false {
+                    log.sessions_finishing.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
             }
@@ -125,7 +133,10 @@ fn serve(stream: TcpStream, quirk: Quirk, log: &MockLog) {
     log.samples.lock().push(samples);
     let sentence = json!({"mode":"2pass-offline","text":format!("heard {samples} samples."),"timestamp":"[[0,100]]","wav_name":"huddle"});
     match quirk {
-        Quirk::Cpp => {
+        Quirk::Cpp | Quirk::Slow => {
+            if quirk == Quirk::Slow {
+                std::thread::sleep(SLOW_SENTENCE);
+            }
             let mut s = sentence;
             s["is_final"] = json!(false);
             let _ = ws.send(Message::text(s.to_string()));

@@ -4,13 +4,15 @@
 //! connections are exercised over real sockets. One thread per connection, so
 //! a stalled answer does not hold up the next request.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+
+use super::read_some;
 
 /// How the receiver answers one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,17 +237,6 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recorded> {
                 let n = read_some(stream, &mut chunk)?;
                 buf.extend_from_slice(&chunk[..n]);
             }
-            Err(_) => return None,
-        }
-    }
-}
-
-fn read_some(stream: &mut TcpStream, chunk: &mut [u8]) -> Option<usize> {
-    loop {
-        match stream.read(chunk) {
-            Ok(0) => return None,
-            Ok(n) => return Some(n),
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => return None,
         }
     }

@@ -26,7 +26,7 @@
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,6 +34,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+use super::read_some;
 
 /// What the stub answers to the next requests.
 #[derive(Clone, Debug)]
@@ -236,10 +238,7 @@ fn read_request(stream: &mut TcpStream) -> Option<Recorded> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let (head_len, method, path, headers) = loop {
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
+        let n = read_some(stream, &mut chunk)?;
         buf.extend_from_slice(&chunk[..n]);
         let mut slots = [httparse::EMPTY_HEADER; 64];
         let mut request = httparse::Request::new(&mut slots);
@@ -273,10 +272,7 @@ fn read_request(stream: &mut TcpStream) -> Option<Recorded> {
         .unwrap_or(0);
     let mut body = buf.split_off(head_len);
     while body.len() < length {
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
+        let n = read_some(stream, &mut chunk)?;
         body.extend_from_slice(&chunk[..n]);
     }
     body.truncate(length);

@@ -124,12 +124,7 @@ impl Server {
     }
 
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        send_signal(self.pid(), signal);
     }
 
     /// Waits for the process to exit and returns its exit code.
@@ -382,6 +377,11 @@ impl Device {
                     );
                 }
                 Ok(_) => continue,
+                // A stop and continue of the test process (a loaded CI box)
+                // ends a read that has a timeout with EINTR: read again.
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    continue;
+                }
                 Err(tungstenite::Error::Io(e))
                     if matches!(
                         e.kind(),
@@ -503,6 +503,30 @@ pub fn is_snapshot(v: &Value) -> bool {
 /// The group snapshots among `messages`.
 pub fn snapshots(messages: &[Value]) -> Vec<&Value> {
     messages.iter().filter(|m| is_snapshot(m)).collect()
+}
+
+/// Sends `SIG<signal>` to `pid` with kill(1).
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// One `read` that retries on EINTR (a read with a timeout ends with it when
+/// the process is stopped and continued, as a loaded CI box may do); `None`
+/// at end of stream or on any other error.
+pub fn read_some(stream: &mut impl Read, chunk: &mut [u8]) -> Option<usize> {
+    loop {
+        match stream.read(chunk) {
+            Ok(0) => return None,
+            Ok(n) => return Some(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+    }
 }
 
 pub mod asr_service;

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -21,12 +21,21 @@ pub struct Run {
 
 /// Runs `huddle device` with `args` and waits for it to exit.
 pub fn run(args: &[&str]) -> Run {
+    run_while(args, |_| {})
+}
+
+/// Like [`run`], calling `during` with the simulator's pid while it runs.
+pub fn run_while(args: &[&str], during: impl FnOnce(u32)) -> Run {
     let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_huddle"))
+    let child = Command::new(env!("CARGO_BIN_EXE_huddle"))
         .arg("device")
         .args(args)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run huddle device");
+    during(child.id());
+    let output = child.wait_with_output().expect("wait for huddle device");
     Run {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
