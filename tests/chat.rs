@@ -117,6 +117,15 @@ fn a_turn_streams_sentences_with_paced_valid_opus_in_order() {
         sentences,
         ["It is sunny today.", "Enjoy your walk in the park!"]
     );
+    // No emoji in the answer: the default face.
+    let face = messages(&heard)
+        .into_iter()
+        .find(|m| m["type"] == "llm")
+        .expect("llm");
+    assert_eq!(
+        (&face["text"], &face["emotion"]),
+        (&json!("😊"), &json!("happy"))
+    );
     assert!(
         messages(&heard)
             .iter()
@@ -188,6 +197,39 @@ fn expected_shape() -> Vec<String> {
     .into_iter()
     .map(str::to_string)
     .collect()
+}
+
+/// The badge's face is the answer's first emotion emoji (other emoji are
+/// skipped); no emoji is spoken or shown in the sentences.
+#[test]
+fn the_answers_first_emotion_emoji_sets_the_face_and_is_not_spoken() {
+    let stub = LlmStub::with(Behavior::Reply(
+        "🎉🤔 Let me think about that. 😂 Tuesday works best.".into(),
+    ));
+    let server = Server::start(&config(&stub, ""));
+    let mut device = talking_device(&server, json!({}));
+    device.send_json(json!({"type":"listen","state":"detect","text":"when should we meet"}));
+    let heard = listen_turn(&mut device, Duration::from_secs(20));
+    let all = messages(&heard);
+    let faces: Vec<&&Value> = all.iter().filter(|m| m["type"] == "llm").collect();
+    assert_eq!(faces.len(), 1, "one face per turn: {all:?}");
+    assert_eq!(faces[0]["text"], "🤔");
+    assert_eq!(faces[0]["emotion"], "thinking");
+    let sentences: Vec<&str> = all
+        .iter()
+        .filter(|m| m["state"] == "sentence_start")
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(
+        sentences,
+        ["Let me think about that.", "Tuesday works best."]
+    );
+    // The default prompt asks for the emoji the face is made from.
+    let system = &stub.requests()[0].body["messages"][0]["content"];
+    assert!(
+        system.as_str().is_some_and(|p| p.contains("emoji")),
+        "{system}"
+    );
 }
 
 #[test]

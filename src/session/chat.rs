@@ -17,6 +17,7 @@ use super::playback::Cue;
 use super::{Outbox, Session, workflow};
 use crate::context::ServerContext;
 use crate::llm::resolve::LlmPurpose;
+use crate::modes::chat::emotion::{self, Emotion};
 use crate::modes::chat::service::{AssistantEvent, ReplyJob};
 use crate::protocol::inbound::ModeName;
 use crate::workflow::group_of_device;
@@ -153,21 +154,26 @@ pub fn on_event(
                 workflow::run_command(session, ctx, command, now_ms, out);
             } else {
                 // Working mode ended while the intent was being recognized.
-                begin_speaking(session);
+                begin_speaking(session, emotion::DEFAULT);
                 let text = crate::modes::chat::fallback::chat_unavailable("");
                 queue_sentence(session, text, Vec::new());
                 queue_stop(session);
             }
         }
-        AssistantEvent::Sentence { text, packets, .. } => {
-            begin_speaking(session);
+        AssistantEvent::Sentence {
+            text,
+            packets,
+            emotion,
+            ..
+        } => {
+            begin_speaking(session, emotion);
             queue_sentence(session, &text, packets);
         }
         AssistantEvent::Done {
             utterance, reply, ..
         } => {
             session.turn_in_flight = false;
-            begin_speaking(session);
+            begin_speaking(session, emotion::DEFAULT);
             queue_stop(session);
             if let Some(reply) = reply.filter(|r| !r.is_empty()) {
                 session.conversation.record(&utterance, &reply);
@@ -180,15 +186,16 @@ fn tts_state(session: &Session, state: &str) -> String {
     json!({"type": "tts", "state": state, "session_id": session.session_id}).to_string()
 }
 
-/// The turn's opening messages, once per turn.
-fn begin_speaking(session: &mut Session) {
+/// The turn's opening messages, once per turn: the face is the one known
+/// at the turn's first sentence.
+fn begin_speaking(session: &mut Session, emotion: Emotion) {
     if session.playback.is_speaking() {
         return;
     }
     session.playback.start_turn();
     if !muted(session) {
         session.playback.push(Cue::Text(
-            json!({"type": "llm", "text": "😊", "emotion": "happy", "session_id": session.session_id})
+            json!({"type": "llm", "text": emotion.emoji.to_string(), "emotion": emotion.name, "session_id": session.session_id})
                 .to_string(),
         ));
     }

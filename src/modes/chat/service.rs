@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 use serde_json::Value;
 
+use super::emotion::{self, Emotion};
 use super::fallback;
 use super::sentences::SentenceSplitter;
 use crate::config::Config;
@@ -50,7 +51,8 @@ const WORKING_PROMPT: &str = "You are the voice assistant on a team member's bad
 through their team's task board. Answer in one or two short spoken sentences, in the language the \
 user spoke, without markdown or lists.";
 const CHAT_PROMPT: &str = "You are a friendly voice assistant on a small badge. Answer in one to \
-three short spoken sentences, in the language the user spoke, without markdown, lists or emoji.";
+three short spoken sentences, in the language the user spoke, without markdown or lists. Begin with one \
+emoji that shows how you feel (🙂 😆 😂 🤔 😲 😔 😌 😉 😎); use no other emoji.";
 
 /// One utterance to answer.
 pub struct ReplyJob {
@@ -93,6 +95,10 @@ pub enum AssistantEvent {
         turn: u64,
         text: String,
         packets: Vec<Vec<u8>>,
+        /// The badge's face: the first emotion emoji of the answer so far
+        /// (the sentence text has its emoji removed); shown at the first
+        /// sentence of the turn.
+        emotion: Emotion,
     },
     /// The answer is complete. `reply` is the LLM's whole answer for the
     /// conversation history; `None` when a fallback spoke instead.
@@ -162,6 +168,7 @@ impl AssistantService {
                     turn: job.turn,
                     text,
                     packets: Vec::new(),
+                    emotion: emotion::DEFAULT,
                 },
             );
             finish(&job, None);
@@ -276,6 +283,9 @@ struct Speaker<'j> {
     job: &'j ReplyJob,
     splitter: SentenceSplitter,
     tts: Option<(Arc<dyn Tts>, SpeechEncoder)>,
+    /// The first emotion emoji seen in the raw answer: the splitter strips
+    /// emoji from sentences, so it is looked for before splitting.
+    emotion: Option<Emotion>,
     sentences: usize,
     /// The turn stopped being current while we streamed.
     cancelled: bool,
@@ -298,6 +308,7 @@ impl<'j> Speaker<'j> {
             job,
             splitter: SentenceSplitter::default(),
             tts,
+            emotion: None,
             sentences: 0,
             cancelled: false,
         }
@@ -305,6 +316,9 @@ impl<'j> Speaker<'j> {
 
     /// One streamed piece of the answer; `Break` once the turn is cancelled.
     fn delta(&mut self, delta: &str) -> ControlFlow<()> {
+        if self.emotion.is_none() {
+            self.emotion = emotion::first_in(delta);
+        }
         for sentence in self.splitter.push(delta) {
             self.say(&sentence);
         }
@@ -348,6 +362,7 @@ impl<'j> Speaker<'j> {
                 turn: self.job.turn,
                 text: text.to_string(),
                 packets,
+                emotion: self.emotion.unwrap_or(emotion::DEFAULT),
             },
         );
     }
