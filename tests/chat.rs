@@ -584,3 +584,89 @@ fn an_idle_close_is_preceded_by_a_spoken_goodbye_that_does_not_keep_it_open() {
         start.elapsed()
     );
 }
+
+/// The audio packets after the turn's last `sentence_end` (before `tts stop`).
+fn audio_after_last_sentence(heard: &[(Instant, Heard)]) -> Vec<Vec<u8>> {
+    let last_end = heard
+        .iter()
+        .rposition(|(_, h)| matches!(h, Heard::Json(v) if v["state"] == "sentence_end"))
+        .expect("a sentence_end");
+    heard[last_end..]
+        .iter()
+        .filter_map(|(_, h)| match h {
+            Heard::Audio(p) => Some(p.clone()),
+            Heard::Json(_) => None,
+        })
+        .collect()
+}
+
+/// One short spoken turn on a server with `chat_extra` in `[chat]`.
+fn turn_with_chat_config(chat_extra: &str) -> (Server, Vec<(Instant, Heard)>) {
+    let stub = LlmStub::with(Behavior::Reply("Done. The meeting is booked.".into()));
+    let server = Server::start(&config(&stub, &format!("[chat]\n{chat_extra}\n")));
+    let mut device = talking_device(&server, json!({}));
+    device.send_json(json!({"type":"listen","state":"detect","text":"book the meeting"}));
+    let heard = listen_turn(&mut device, Duration::from_secs(20));
+    let last = messages(&heard).last().map(|m| m.to_string());
+    assert!(
+        last.as_deref()
+            .is_some_and(|m| m.contains("\"stop\"") && m.contains("tts")),
+        "the turn ends with tts stop: {last:?}"
+    );
+    (server, heard)
+}
+
+/// Asserts `packets` are the chime: 4–6 valid 60 ms Opus packets with sound in them.
+fn assert_is_the_chime(packets: &[Vec<u8>]) {
+    assert!(
+        (4..=6).contains(&packets.len()),
+        "{} packets after the last sentence",
+        packets.len()
+    );
+    let mut decoder = opus::Decoder::new(16_000, opus::Channels::Mono).unwrap();
+    let mut pcm = vec![0i16; 5760];
+    let mut peak = 0u16;
+    for packet in packets {
+        let samples = decoder.decode(packet, &mut pcm, false).expect("valid Opus");
+        assert_eq!(samples, 960);
+        peak = peak.max(
+            pcm[..samples]
+                .iter()
+                .map(|s| s.unsigned_abs())
+                .max()
+                .unwrap_or(0),
+        );
+    }
+    assert!(peak > 5_000, "the chime is audible, peak {peak}");
+}
+
+/// `chat.enable_stop_tts_notify`: the sound plays after the last sentence and
+/// before `tts stop` — from a configured MP3, from the built-in chime at the
+/// default path, and not at all (with a warning naming the file) when the
+/// configured file is missing. Off by default (`expected_shape`).
+#[test]
+fn the_stop_tts_notify_sound_plays_before_tts_stop() {
+    let asset = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/tts_notify.mp3");
+    let (_server, heard) = turn_with_chat_config(&format!(
+        "enable_stop_tts_notify = true\nstop_tts_notify_voice = \"{asset}\""
+    ));
+    assert_is_the_chime(&audio_after_last_sentence(&heard));
+
+    // The server runs in a fresh directory: nothing at the default path.
+    let (server, heard) = turn_with_chat_config("enable_stop_tts_notify = true");
+    assert_is_the_chime(&audio_after_last_sentence(&heard));
+    assert!(server.log().contains("(built in)"), "{}", server.log());
+
+    let (server, heard) = turn_with_chat_config(
+        "enable_stop_tts_notify = true\nstop_tts_notify_voice = \"sounds/missing.mp3\"",
+    );
+    assert!(audio_after_last_sentence(&heard).is_empty());
+    assert!(
+        server.wait_log(
+            "stop-TTS notify sound sounds/missing.mp3: no such file",
+            common::SHORT
+        ),
+        "{}",
+        server.log()
+    );
+}

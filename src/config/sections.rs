@@ -76,8 +76,9 @@ pub struct ChatConfig {
     pub wakeup_words: Vec<String>,
     /// Answer a wake word with a greeting.
     pub enable_greeting: bool,
-    /// Play a short sound when the user interrupts TTS, so they know they were heard.
+    /// Play a short sound at the end of each spoken answer, before `tts stop`, so the user knows it is their turn.
     pub enable_stop_tts_notify: bool,
+    /// That sound: an MP3 or WAV file of at most 5 s; at the default path a missing file means the built-in chime.
     pub stop_tts_notify_voice: String,
     /// Utterances that end the conversation.
     pub exit_commands: Vec<String>,
@@ -101,7 +102,7 @@ impl Default for ChatConfig {
             ]),
             enable_greeting: true,
             enable_stop_tts_notify: false,
-            stop_tts_notify_voice: "config/assets/tts_notify.mp3".to_string(),
+            stop_tts_notify_voice: crate::tts::notify::DEFAULT_PATH.to_string(),
             exit_commands: strings(&["退出", "关闭"]),
         }
     }

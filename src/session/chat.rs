@@ -170,10 +170,17 @@ pub fn on_event(
             queue_sentence(session, &text, packets);
         }
         AssistantEvent::Done {
-            utterance, reply, ..
+            utterance,
+            reply,
+            notify,
+            ..
         } => {
             session.turn_in_flight = false;
             begin_speaking(session, emotion::DEFAULT);
+            // Off unless configured, and never loaded for a muted mode.
+            for packet in notify.iter().flat_map(|packets| packets.iter()) {
+                session.playback.push(Cue::Audio(packet.clone()));
+            }
             queue_stop(session);
             if let Some(reply) = reply.filter(|r| !r.is_empty()) {
                 session.conversation.record(&utterance, &reply);

@@ -12,10 +12,12 @@
 //! - [`wav`]: engine answers (streamed WAV headers included) to mono PCM.
 //! - [`resample`](mod@resample): band-limited conversion of any rate to 16 kHz.
 //! - [`encode`]: PCM to 60 ms Opus packets.
+//! - [`notify`]: the stop-TTS notify sound (an MP3 or WAV file, or the built-in chime) as Opus packets.
 
 pub mod encode;
 pub mod engine;
 pub mod espeak;
+pub mod notify;
 pub mod openai;
 pub mod resample;
 pub mod resolve;

@@ -28,6 +28,7 @@ use crate::llm::resolve::{LlmPurpose, LlmRegistry};
 use crate::modes::working::commands::VoiceCommand;
 use crate::modes::working::intent::{Intent, intent_messages, parse_intent};
 use crate::net::handle::{ConnEvent, ConnHandle};
+use crate::tts::notify::{self, NotifyPackets};
 use crate::tts::{SpeechEncoder, Tts};
 
 /// Two workers: one slow LLM answer must not queue every other device's turn,
@@ -106,6 +107,9 @@ pub enum AssistantEvent {
         turn: u64,
         utterance: String,
         reply: Option<String>,
+        /// `chat.enable_stop_tts_notify`'s sound, to play before `tts stop`
+        /// (loaded here, off the connection thread).
+        notify: Option<NotifyPackets>,
     },
 }
 
@@ -181,12 +185,17 @@ fn send(job: &ReplyJob, event: AssistantEvent) {
 }
 
 fn finish(job: &ReplyJob, reply: Option<String>) {
+    let chat = &job.config.chat;
+    let notify = (job.speak && chat.enable_stop_tts_notify)
+        .then(|| notify::sound(&chat.stop_tts_notify_voice))
+        .flatten();
     send(
         job,
         AssistantEvent::Done {
             turn: job.turn,
             utterance: job.utterance.clone(),
             reply,
+            notify,
         },
     );
 }
