@@ -502,13 +502,52 @@ fn float_and_cross_key_rules() {
 }
 
 #[test]
-fn auth_modes_other_than_static_are_rejected() {
-    for mode in ["jwt", "oauth2", "mixed"] {
-        assert_eq!(
-            err(&format!("[server.auth]\nmode = \"{mode}\"\n")),
-            format!(
-                "config: server.auth.mode: \"{mode}\" is not implemented yet; only \"static\" is supported for now"
-            )
+fn auth_modes_name_what_they_are_missing() {
+    let cases = [
+        (
+            "mode = \"jwt\"\n",
+            "server.auth.jwt.secret: is required for the HS* algorithms",
+        ),
+        (
+            "mode = \"jwt\"\n[server.auth.jwt]\nalgorithms = [\"RS256\"]\n",
+            "server.auth.jwt.public_key: is required for the RS*, PS*, ES* and EdDSA algorithms",
+        ),
+        (
+            "mode = \"jwt\"\n[server.auth.jwt]\nalgorithms = [\"ES256\"]\npublic_key = \"/nonexistent/key.pem\"\n",
+            "server.auth.jwt.public_key: is neither PEM text nor a readable PEM file: /nonexistent/key.pem",
+        ),
+        (
+            "mode = \"oauth2\"\n",
+            "server.auth.oauth2.introspection_url: is required by mode \"oauth2\"",
+        ),
+        (
+            "mode = \"oauth2\"\n[server.auth.oauth2]\nintrospection_url = \"ftp://x\"\n",
+            "server.auth.oauth2.introspection_url: \"ftp://x\" must be an http:// or https:// URL",
+        ),
+        (
+            "mode = \"oauth2\"\n[server.auth.oauth2]\nintrospection_url = \"http://127.0.0.1:9/i\"\nclient_id = \"huddle\"\n",
+            "server.auth.oauth2.client_secret: is required by mode \"oauth2\"",
+        ),
+        (
+            "mode = \"mixed\"\n",
+            "server.auth.mode: \"mixed\" needs tokens, a JWT secret or public_key, or an OAuth2 introspection_url",
+        ),
+    ];
+    for (auth, expected) in cases {
+        let error = err(&format!("[server.auth]\n{auth}"));
+        assert!(
+            error.starts_with(&format!("config: {expected}")),
+            "{auth:?}: {error}"
+        );
+    }
+    for ok in [
+        "mode = \"jwt\"\n[server.auth.jwt]\nsecret = \"s\"\n",
+        "mode = \"mixed\"\ntokens = [{ token = \"t\" }]\n",
+        "mode = \"oauth2\"\n[server.auth.oauth2]\nintrospection_url = \"https://a/i\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
+    ] {
+        assert!(
+            parse_toml(&format!("[server.auth]\nenabled = true\n{ok}")).is_ok(),
+            "{ok}"
         );
     }
     assert!(
@@ -709,4 +748,53 @@ fn admin_secret() {
     assert!(!store.admin_secret_matches("S3cr3t"));
     let empty = ConfigStore::new(parse_toml("[server]\nadmin_secret = \"\"\n").unwrap(), None);
     assert!(!empty.admin_secret_matches(""));
+}
+
+/// `update_config` runs on a connection thread, so it may not make the server
+/// read a new key file; PEM text is fine, and so is the path already in effect.
+#[test]
+fn apply_partial_refuses_a_new_jwt_key_file_but_takes_pem_text() {
+    let pem_path = std::env::temp_dir().join(format!(
+        "huddle-config-test-{}-ec-public.pem",
+        std::process::id()
+    ));
+    let generated = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl ecparam -name prime256v1 -genkey -noout | openssl ec -pubout -out {} 2>/dev/null",
+            pem_path.display()
+        ))
+        .status()
+        .expect("openssl (installed by .ci/setup)");
+    assert!(generated.success());
+    let pem = std::fs::read_to_string(&pem_path).unwrap();
+    let store = ConfigStore::new(Config::default(), None);
+    let jwt = |key: &str| json!({"server": {"auth": {"mode": "jwt", "jwt": {"algorithms": ["ES256"], "public_key": key}}}});
+    let refused = store
+        .apply_partial(&jwt(pem_path.to_str().unwrap()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("server.auth.jwt.public_key: update_config takes the PEM text"),
+        "{refused}"
+    );
+    let applied = store.apply_partial(&jwt(&pem)).expect("PEM text is taken");
+    assert_eq!(
+        applied.server.auth.jwt.public_key.as_deref(),
+        Some(pem.as_str())
+    );
+    // A config file may name the path; a later update leaving it alone is fine.
+    let file = temp_file(
+        "jwt-by-path.toml",
+        &format!(
+            "[server.auth]\nmode = \"jwt\"\n[server.auth.jwt]\nalgorithms = [\"ES256\"]\npublic_key = \"{}\"\n",
+            pem_path.display()
+        ),
+    );
+    let store = ConfigStore::new(load_file(&file).expect("loads"), Some(file));
+    assert!(
+        store
+            .apply_partial(&json!({"server": {"auth": {"enabled": true}}}))
+            .is_ok()
+    );
 }

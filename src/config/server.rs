@@ -56,8 +56,7 @@ impl Default for ServerConfig {
     }
 }
 
-/// How a handshake token is checked. Only `static` is implemented in this release; the others are reserved names
-/// so configs written for later releases fail loudly instead of silently running without auth.
+/// How a handshake token is checked (PROTOCOL.md §1.4; `crate::net::auth`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
@@ -103,11 +102,13 @@ pub struct AuthToken {
     pub name: String,
 }
 
-/// `[server.auth.jwt]`: reserved for mode `jwt`.
+/// `[server.auth.jwt]`: for modes `jwt` and `mixed`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JwtConfig {
+    /// The HMAC secret, for HS*.
     pub secret: Option<String>,
+    /// For RS*/PS*/ES*/EdDSA: the PEM text itself, or the path of a PEM file (read when the config loads).
     pub public_key: Option<String>,
     pub algorithms: Vec<String>,
     pub audience: Option<String>,
@@ -129,7 +130,7 @@ impl Default for JwtConfig {
     }
 }
 
-/// `[server.auth.oauth2]`: reserved for mode `oauth2` (token introspection).
+/// `[server.auth.oauth2]`: for modes `oauth2` and `mixed` (RFC 7662 token introspection).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OAuth2Config {

@@ -61,6 +61,7 @@ impl ConfigStore {
             return Err(ConfigError::invalid("", "current config is not a table"));
         };
         merge(&mut base, json_table("", obj)?);
+        refuse_new_key_file(&self.current(), &base)?;
         let next = from_toml_value(toml::Value::Table(base))?;
         self.install(next)
     }
@@ -82,6 +83,30 @@ impl ConfigStore {
         let next = Arc::new(next);
         *self.current.write() = next.clone();
         Ok(next)
+    }
+}
+
+/// `update_config` runs on the admin's connection thread, which must not wait on the disk: a JWT public key given
+/// as a new file path (rather than PEM text) is refused there and belongs in the config file, which SIGHUP reads on
+/// the signal thread. An unchanged path is fine: its key is already parsed and cached.
+fn refuse_new_key_file(current: &Config, merged: &toml::Table) -> Result<(), ConfigError> {
+    let key = merged
+        .get("server")
+        .and_then(|s| s.get("auth"))
+        .and_then(|a| a.get("jwt"))
+        .and_then(|j| j.get("public_key"))
+        .and_then(toml::Value::as_str);
+    match key {
+        Some(key)
+            if !key.trim_start().starts_with("-----BEGIN")
+                && current.server.auth.jwt.public_key.as_deref() != Some(key) =>
+        {
+            Err(ConfigError::invalid(
+                "server.auth.jwt.public_key",
+                "update_config takes the PEM text; a key file path is set in the config file (SIGHUP)",
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

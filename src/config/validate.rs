@@ -4,7 +4,7 @@
 use std::fmt::Display;
 
 use super::error::{ConfigError, ConfigErrorKind};
-use super::{AsrProvider, AuthMode, Config, LlmProvider, TtsProvider};
+use super::{AsrProvider, AuthConfig, AuthMode, Config, LlmProvider, TtsProvider};
 
 /// Headers the webhook sender sets itself (PROTOCOL.md §6); letting config override them would break signing.
 const RESERVED_WEBHOOK_HEADERS: [&str; 4] = [
@@ -92,15 +92,6 @@ fn server(c: &Config) -> Result<(), ConfigError> {
     range("server.stats_interval_s", s.stats_interval_s, 1, 60)?;
     range("server.ws_ping_interval_s", s.ws_ping_interval_s, 5, 60)?;
     range("server.ws_ping_timeout_s", s.ws_ping_timeout_s, 10, 120)?;
-    if s.auth.mode != AuthMode::Static {
-        return Err(ConfigError::invalid(
-            "server.auth.mode",
-            format!(
-                "\"{}\" is not implemented yet; only \"static\" is supported for now",
-                s.auth.mode.as_str()
-            ),
-        ));
-    }
     for (i, t) in s.auth.tokens.iter().enumerate() {
         if t.token.is_empty() {
             return Err(ConfigError::invalid(
@@ -109,7 +100,66 @@ fn server(c: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
-    Ok(())
+    auth_mode(&s.auth)
+}
+
+/// What each `server.auth.mode` needs (PROTOCOL.md §1.4, §7); only the selected mode's settings are checked.
+fn auth_mode(auth: &AuthConfig) -> Result<(), ConfigError> {
+    let jwt = || {
+        // Also builds the shared verifier, so handshakes find the keys parsed.
+        crate::net::auth::jwt::verifier(&auth.jwt)
+            .map(|_| ())
+            .map_err(|e| ConfigError::invalid(e.field, e.reason))
+    };
+    let oauth2 = || {
+        let o = &auth.oauth2;
+        match o.introspection_url.as_deref() {
+            None => {
+                return Err(ConfigError::invalid(
+                    "server.auth.oauth2.introspection_url",
+                    "is required by mode \"oauth2\"",
+                ));
+            }
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                return Err(ConfigError::invalid(
+                    "server.auth.oauth2.introspection_url",
+                    format!("\"{url}\" must be an http:// or https:// URL"),
+                ));
+            }
+            Some(_) => {}
+        }
+        for (key, value) in [
+            ("server.auth.oauth2.client_id", &o.client_id),
+            ("server.auth.oauth2.client_secret", &o.client_secret),
+        ] {
+            if value.as_deref().is_none_or(str::is_empty) {
+                return Err(ConfigError::invalid(key, "is required by mode \"oauth2\""));
+            }
+        }
+        Ok(())
+    };
+    match auth.mode {
+        AuthMode::Static => Ok(()),
+        AuthMode::Jwt => jwt(),
+        AuthMode::Oauth2 => oauth2(),
+        AuthMode::Mixed => {
+            let uses_jwt = crate::net::auth::mixed_uses_jwt(auth);
+            let uses_oauth2 = auth.oauth2.introspection_url.is_some();
+            if auth.tokens.is_empty() && !uses_jwt && !uses_oauth2 {
+                return Err(ConfigError::invalid(
+                    "server.auth.mode",
+                    "\"mixed\" needs tokens, a JWT secret or public_key, or an OAuth2 introspection_url",
+                ));
+            }
+            if uses_jwt {
+                jwt()?;
+            }
+            if uses_oauth2 {
+                oauth2()?;
+            }
+            Ok(())
+        }
+    }
 }
 
 fn idle(c: &Config) -> Result<(), ConfigError> {

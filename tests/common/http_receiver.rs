@@ -1,4 +1,4 @@
-//! A real HTTP/1.1 receiver on 127.0.0.1 for webhook tests: records every
+//! A real HTTP/1.1 receiver on 127.0.0.1 for webhook and token-introspection tests: records every
 //! request (method, path, headers, exact body bytes, arrival time) and answers
 //! with a scripted sequence of replies, so retries, timeouts and dropped
 //! connections are exercised over real sockets. One thread per connection, so
@@ -23,6 +23,8 @@ pub enum Reply {
     Stall,
     /// Reads the request, then closes the connection without answering.
     Close,
+    /// `HTTP/1.1 200` with this JSON body.
+    Json(&'static str),
 }
 
 /// One request as it arrived.
@@ -178,6 +180,14 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
             let answer = format!(
                 "HTTP/1.1 {status} {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                 reason(status)
+            );
+            let _ = stream.write_all(answer.as_bytes());
+            let _ = stream.flush();
+        }
+        Reply::Json(body) => {
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
             );
             let _ = stream.write_all(answer.as_bytes());
             let _ = stream.flush();
