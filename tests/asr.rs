@@ -8,6 +8,7 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::Server;
 use common::audio::{Fixture, InProcess, frames};
 use common::funasr_mock::{FunAsrMock, Quirk, SLOW_SENTENCE};
 use huddle::protocol::framing::FramingVersion;
@@ -128,39 +129,46 @@ fn funasr_python_quirk_and_close_after_partials() {
     assert!(stt["text"].as_str().unwrap().ends_with("tail"), "{stt}");
 }
 
-/// The box is paused (a debugger, a VM snapshot) while the client waits for
-/// FunASR's sentence: the read with a timeout ends with EINTR, and the client
-/// must read again rather than give up the utterance.
+/// The server is paused (a debugger, a VM snapshot) while its FunASR client
+/// waits for the sentence: the read with a timeout ends with EINTR, and the
+/// client must read again rather than give up the utterance. The server is a
+/// child process here, so only it is paused.
 #[test]
-fn funasr_wait_survives_the_process_being_paused() {
+fn funasr_wait_survives_the_server_being_paused() {
     let mock = FunAsrMock::start(Quirk::Slow);
-    let server = InProcess::start_with_asr(&funasr_config(&mock.url(), 5));
-    let mut device = server.stream_fixture("asr:paused", "two_utterances");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while mock.log.sessions_finishing.load(Ordering::Relaxed) == 0 {
-        assert!(Instant::now() < deadline, "no utterance ended in 10 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // This process holds the server; another one must continue it.
-    std::thread::sleep(SLOW_SENTENCE / 3);
-    let pid = std::process::id();
-    let pause = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("kill -STOP {pid}; sleep 0.2; kill -CONT {pid}"))
-        .status()
-        .expect("sh");
-    assert!(pause.success());
-    let messages = device.collect_until(Duration::from_secs(15), |seen| {
-        seen.iter()
-            .filter(|v| v["event"] == "transcription")
-            .count()
-            >= 2
-    });
-    let stt: Vec<&Value> = messages.iter().filter(|v| v["type"] == "stt").collect();
+    let server = Server::start(&funasr_config(&mock.url(), 5));
+    let wav = common::audio::fixtures_dir().join("two_utterances.wav");
+    let run = common::simulator::run_while(
+        &[
+            "--url",
+            &server.ws_url("/xiaozhi/v1/"),
+            "--wav",
+            wav.to_str().expect("utf-8 path"),
+            "--protocol",
+            "3",
+            "--fast",
+            "--linger-ms",
+            "8000",
+        ],
+        |_| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while mock.log.sessions_finishing.load(Ordering::Relaxed) == 0 {
+                assert!(Instant::now() < deadline, "no utterance ended in 10 s");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // Inside the mock's think time: the client is blocked reading.
+            std::thread::sleep(SLOW_SENTENCE / 3);
+            common::send_signal(server.pid(), "STOP");
+            std::thread::sleep(Duration::from_millis(200));
+            common::send_signal(server.pid(), "CONT");
+        },
+    );
+    run.assert_success();
+    let texts = run.stt_texts();
     let samples = mock.log.samples.lock().clone();
-    assert_eq!(stt.len(), 2, "{messages:?}");
-    for (v, n) in stt.iter().zip(&samples) {
-        assert_eq!(v["text"], format!("heard {n} samples"));
+    assert_eq!(texts.len(), 2, "{}", run.explain());
+    for (text, n) in texts.iter().zip(&samples) {
+        assert_eq!(text, &format!("heard {n} samples"));
     }
 }
 

@@ -170,6 +170,19 @@ fn rs256_and_es256_jwts_verify_with_a_public_key_inline_or_from_a_file() {
     );
     drop(server);
 
+    // Both families allowed: the header's alg picks the key, so the public key text is never an HMAC secret.
+    let server = Server::start(&format!(
+        "[server.auth]\nenabled = true\nmode = \"jwt\"\n[server.auth.jwt]\nalgorithms = [\"HS256\", \"RS256\"]\n\
+         secret = \"{SECRET}\"\npublic_key = \"\"\"\n{rsa_public}\"\"\"\n"
+    ));
+    assert_eq!(connect(&server, DEVICE, Some(&rs256)), Ok(()));
+    assert_eq!(
+        connect(&server, DEVICE, Some(&hs256(json!({"exp": now() + 60})))),
+        Ok(())
+    );
+    assert_refused(connect(&server, DEVICE, Some(&confused)), "bad signature");
+    drop(server);
+
     // EC, the key from a file.
     let ec_file = dir.join("ec.pub.pem");
     std::fs::write(&ec_file, &ec_public).unwrap();
@@ -215,8 +228,26 @@ fn oauth2_introspection_lets_active_tokens_in_and_remembers_them() {
         connect(&server, DEVICE, Some("token-revoked")),
         "not active",
     );
-    assert_refused(connect(&server, DEVICE, Some("token-x")), "answered 500");
-    assert_refused(connect(&server, DEVICE, Some("token-y")), "no JSON");
+    // An inactive answer is reused for a few seconds too.
+    assert_refused(
+        connect(&server, DEVICE, Some("token-revoked")),
+        "not active",
+    );
+    // Endpoint failures: the device hears only that introspection is unavailable; the log says why.
+    for token in ["token-x", "token-y"] {
+        let refusal = connect(&server, DEVICE, Some(token)).unwrap_err();
+        assert_eq!(refusal, "token introspection is unavailable");
+    }
+    assert!(
+        server.wait_log("introspect answered 500", common::SHORT),
+        "{}",
+        server.log()
+    );
+    assert!(
+        server.wait_log("sent no JSON answer", common::SHORT),
+        "{}",
+        server.log()
+    );
     let requests = endpoint.wait_requests(4, Duration::from_secs(5));
     assert_eq!(requests.len(), 4, "one call per distinct token");
     let first = &requests[0];

@@ -751,9 +751,10 @@ fn admin_secret() {
 }
 
 /// `update_config` runs on a connection thread, so it may not make the server
-/// read a new key file; PEM text is fine, and so is the path already in effect.
+/// read a key file: it takes PEM text only. A config file may name the file;
+/// the loaded config then holds the key's text.
 #[test]
-fn apply_partial_refuses_a_new_jwt_key_file_but_takes_pem_text() {
+fn a_jwt_key_file_is_read_at_load_and_update_config_takes_only_pem_text() {
     let pem_path = std::env::temp_dir().join(format!(
         "huddle-config-test-{}-ec-public.pem",
         std::process::id()
@@ -783,7 +784,6 @@ fn apply_partial_refuses_a_new_jwt_key_file_but_takes_pem_text() {
         applied.server.auth.jwt.public_key.as_deref(),
         Some(pem.as_str())
     );
-    // A config file may name the path; a later update leaving it alone is fine.
     let file = temp_file(
         "jwt-by-path.toml",
         &format!(
@@ -791,10 +791,19 @@ fn apply_partial_refuses_a_new_jwt_key_file_but_takes_pem_text() {
             pem_path.display()
         ),
     );
-    let store = ConfigStore::new(load_file(&file).expect("loads"), Some(file));
+    let loaded = load_file(&file).expect("loads");
+    std::fs::remove_file(&pem_path).unwrap();
+    assert_eq!(
+        loaded.server.auth.jwt.public_key.as_deref(),
+        Some(pem.as_str())
+    );
+    // With the file gone, updates still work: nothing reads it again.
+    let store = ConfigStore::new(loaded, Some(file));
     assert!(
         store
-            .apply_partial(&json!({"server": {"auth": {"enabled": true}}}))
+            .apply_partial(
+                &json!({"server": {"auth": {"enabled": true, "jwt": {"audience": "huddle"}}}})
+            )
             .is_ok()
     );
 }

@@ -22,6 +22,7 @@ use tungstenite::{Message, WebSocket};
 
 use super::engine::{AsrEngine, AsrError, AsrSession};
 use crate::config::FunAsr;
+use crate::net::blocking_ws;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// 60 ms of PCM per binary frame, the stride of `chunk_size` [5, 10, 5].
@@ -82,8 +83,7 @@ impl AsrEngine for FunAsrEngine {
             "hotwords": hotwords,
             "itn": self.settings.itn,
         });
-        ws.send(Message::text(config.to_string()))
-            .map_err(ws_error)?;
+        blocking_ws::send(&mut ws, Message::text(config.to_string())).map_err(ws_error)?;
         Ok(Box::new(FunAsrSession {
             ws,
             transcript: Transcript::default(),
@@ -175,16 +175,13 @@ impl AsrSession for FunAsrSession {
         for chunk in pcm.chunks(CHUNK_SAMPLES) {
             bytes.clear();
             bytes.extend(chunk.iter().flat_map(|s| s.to_le_bytes()));
-            self.ws
-                .send(Message::binary(bytes.clone()))
-                .map_err(ws_error)?;
+            blocking_ws::send(&mut self.ws, Message::binary(bytes.clone())).map_err(ws_error)?;
         }
         Ok(())
     }
 
     fn finish(&mut self, deadline: Instant) -> Result<String, AsrError> {
-        self.ws
-            .send(Message::text(r#"{"is_speaking":false}"#))
+        blocking_ws::send(&mut self.ws, Message::text(r#"{"is_speaking":false}"#))
             .map_err(ws_error)?;
         self.stopped = true;
         loop {
@@ -193,7 +190,7 @@ impl AsrSession for FunAsrSession {
                 return self.end_by_timeout();
             }
             let _ = self.ws.get_mut().set_read_timeout(Some(left));
-            match self.ws.read() {
+            match blocking_ws::read(&mut self.ws) {
                 Ok(Message::Text(frame)) => {
                     let Ok(result) = serde_json::from_str::<Value>(frame.as_str()) else {
                         ::log::debug!("funasr sent non-JSON text; ignored");
@@ -209,9 +206,6 @@ impl AsrSession for FunAsrSession {
                     return Ok(self.transcript.text());
                 }
                 Ok(_) => {}
-                // A signal (or a stop and continue) ends a read that has a
-                // timeout with EINTR; the deadline above still bounds the wait.
-                Err(tungstenite::Error::Io(io)) if io.kind() == ErrorKind::Interrupted => {}
                 Err(tungstenite::Error::Io(io))
                     if matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
                 {

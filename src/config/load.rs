@@ -3,11 +3,12 @@
 //! Deserialization goes through `serde_path_to_error` so that every error carries the dotted key, and through a
 //! `toml::Value` first so a file and an `update_config` merge take exactly the same path.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, ConfigErrorKind};
 use super::providers::{PROVIDER_SECTIONS, PathError};
-use super::{Config, validate};
+use super::{AuthMode, Config, validate};
 
 /// Config file looked up in the working directory when no path is given.
 pub const DEFAULT_FILE: &str = "huddle.toml";
@@ -30,10 +31,55 @@ pub fn from_toml_value(v: toml::Value) -> Result<Config, ConfigError> {
         return Err(ConfigError::invalid("", "the config must be a table"));
     };
     check_providers(&root)?;
-    let config: Config = serde_path_to_error::deserialize(toml::Value::Table(root))
+    let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(root))
         .map_err(|e| path_error("", e))?;
+    read_jwt_key_file(&mut config)?;
     validate(&config)?;
     Ok(config)
+}
+
+/// A PEM public key is a few KiB at most (RSA-8192 is under 2).
+const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
+/// `server.auth.jwt.public_key` may name a PEM file. The loaded config holds the file's text instead, so no
+/// handshake and no `update_config` (both on connection threads) ever reads it, and a rotated key is picked up by
+/// the next load (SIGHUP). `update_config` cannot name a file (`ConfigStore::apply_partial`), so this reads only
+/// while a file or startup config is loaded, off the connection threads.
+fn read_jwt_key_file(config: &mut Config) -> Result<(), ConfigError> {
+    // Only a mode that verifies JWTs needs the key; another leaves the setting as written.
+    if !matches!(config.server.auth.mode, AuthMode::Jwt | AuthMode::Mixed) {
+        return Ok(());
+    }
+    let Some(value) = config.server.auth.jwt.public_key.as_deref() else {
+        return Ok(());
+    };
+    if is_pem_text(value) {
+        return Ok(());
+    }
+    let unreadable = |why: String| {
+        ConfigError::invalid(
+            "server.auth.jwt.public_key",
+            format!("is neither PEM text nor a readable PEM file: {value}: {why}"),
+        )
+    };
+    // Only a small regular file: never a device or a FIFO that would block or never end.
+    let meta = std::fs::metadata(value).map_err(|e| unreadable(e.to_string()))?;
+    if !meta.is_file() || meta.len() > MAX_KEY_FILE_BYTES {
+        return Err(unreadable(format!(
+            "not a regular file of at most {MAX_KEY_FILE_BYTES} bytes"
+        )));
+    }
+    let mut text = String::new();
+    std::fs::File::open(value)
+        .and_then(|file| file.take(MAX_KEY_FILE_BYTES).read_to_string(&mut text))
+        .map_err(|e| unreadable(e.to_string()))?;
+    config.server.auth.jwt.public_key = Some(text);
+    Ok(())
+}
+
+/// Whether a `public_key` value is the key itself rather than a file path.
+pub fn is_pem_text(value: &str) -> bool {
+    value.trim_start().starts_with("-----BEGIN")
 }
 
 /// Reads, parses and validates one file; a missing or unreadable file is an error naming the path.

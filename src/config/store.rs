@@ -9,6 +9,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::error::{ConfigError, ConfigErrorKind};
+use super::load::is_pem_text;
 use super::{Config, from_toml_value, load_file};
 
 pub struct ConfigStore {
@@ -61,7 +62,7 @@ impl ConfigStore {
             return Err(ConfigError::invalid("", "current config is not a table"));
         };
         merge(&mut base, json_table("", obj)?);
-        refuse_new_key_file(&self.current(), &base)?;
+        refuse_key_file(&base)?;
         let next = from_toml_value(toml::Value::Table(base))?;
         self.install(next)
     }
@@ -87,20 +88,19 @@ impl ConfigStore {
 }
 
 /// `update_config` runs on the admin's connection thread, which must not wait on the disk: a JWT public key given
-/// as a new file path (rather than PEM text) is refused there and belongs in the config file, which SIGHUP reads on
-/// the signal thread. An unchanged path is fine: its key is already parsed and cached.
-fn refuse_new_key_file(current: &Config, merged: &toml::Table) -> Result<(), ConfigError> {
-    let key = merged
-        .get("server")
-        .and_then(|s| s.get("auth"))
+/// as a file path is refused there when the mode verifies JWTs (a loaded config in such a mode holds the key's PEM
+/// text, `load::read_jwt_key_file`); the path belongs in the config file, which SIGHUP reads on the signal thread.
+fn refuse_key_file(merged: &toml::Table) -> Result<(), ConfigError> {
+    let auth = merged.get("server").and_then(|s| s.get("auth"));
+    let mode = auth
+        .and_then(|a| a.get("mode"))
+        .and_then(toml::Value::as_str);
+    let key = auth
         .and_then(|a| a.get("jwt"))
         .and_then(|j| j.get("public_key"))
         .and_then(toml::Value::as_str);
     match key {
-        Some(key)
-            if !key.trim_start().starts_with("-----BEGIN")
-                && current.server.auth.jwt.public_key.as_deref() != Some(key) =>
-        {
+        Some(key) if matches!(mode, Some("jwt" | "mixed")) && !is_pem_text(key) => {
             Err(ConfigError::invalid(
                 "server.auth.jwt.public_key",
                 "update_config takes the PEM text; a key file path is set in the config file (SIGHUP)",

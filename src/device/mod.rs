@@ -41,6 +41,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
 use crate::audio::opus::{FRAME_MS, OpusEncoder, SAMPLE_RATE};
+use crate::net::blocking_ws;
 use crate::protocol::framing::{FramingVersion, decode};
 
 /// How long the firmware waits for the server's hello (§1.6).
@@ -442,7 +443,7 @@ impl Link<'_> {
     }
 
     fn send(&mut self, message: Message) -> Result<(), DeviceError> {
-        match self.ws.send(message) {
+        match blocking_ws::send(&mut self.ws, message) {
             Ok(()) => Ok(()),
             Err(error) => {
                 // A failed write usually means the server closed; its close
@@ -499,15 +500,7 @@ impl Link<'_> {
         if self.closed {
             return Ok(false);
         }
-        // A signal, or the process being stopped and continued, ends a read
-        // that has a timeout with EINTR; nothing was consumed, so read again.
-        let read = loop {
-            match self.ws.read() {
-                Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
-        match read {
+        match blocking_ws::read(&mut self.ws) {
             Ok(message) => {
                 self.handle(message)?;
                 Ok(true)

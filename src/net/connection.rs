@@ -117,9 +117,9 @@ fn serve(
             ::log::warn!(
                 "device {} from {peer} refused: {}",
                 identity.device_id,
-                refused.0
+                refused.detail
             );
-            Response::error(401, "UNAUTHORIZED", &refused.0)
+            Response::error(401, "UNAUTHORIZED", &refused.reason)
         });
     let framing = FramingVersion::from_header(head.header("protocol-version"));
     let head_len = head.head_len;

@@ -177,9 +177,11 @@ pub fn on_event(
         } => {
             session.turn_in_flight = false;
             begin_speaking(session, emotion::DEFAULT);
-            // Off unless configured, and never loaded for a muted mode.
-            for packet in notify.iter().flat_map(|packets| packets.iter()) {
-                session.playback.push(Cue::Audio(packet.clone()));
+            // Off unless configured; and the mode may have turned muted since the turn began.
+            if !muted(session) {
+                for packet in notify.iter().flat_map(|packets| packets.iter()) {
+                    session.playback.push(Cue::Audio(packet.clone()));
+                }
             }
             queue_stop(session);
             if let Some(reply) = reply.filter(|r| !r.is_empty()) {

@@ -10,7 +10,7 @@
 //! Reading and decoding run on the assistant workers that finish the turn, never on a connection thread.
 
 use std::collections::HashMap;
-use std::io::{Cursor, ErrorKind};
+use std::io::{Cursor, ErrorKind, Read};
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
@@ -35,6 +35,10 @@ const BUILT_IN: &[u8] = include_bytes!("../../assets/tts_notify.mp3");
 
 /// A notify sound is a chime: files above this are refused before they are read.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Sample rates accepted from a file's header (telephone to studio).
+const MIN_RATE: u32 = 8_000;
+const MAX_RATE: u32 = 192_000;
 
 /// And sounds longer than this are refused: the badge would play them after every answer.
 pub const MAX_SECONDS: u32 = 5;
@@ -126,12 +130,27 @@ fn load(path: &str, version: Version) -> Result<Vec<Vec<u8>>, String> {
                 "{len} bytes is over the {MAX_FILE_BYTES}-byte limit"
             ));
         }
-        Version::File { .. } => std::fs::read(path).map_err(|e| format!("reading it: {e}"))?,
+        Version::File { .. } => read_at_most(path, MAX_FILE_BYTES)?,
     };
     let extension = Path::new(path).extension().and_then(|e| e.to_str());
-    let pcm = decode_to_16k(bytes, extension)?;
+    // The decoder is a large parser of untrusted files: a panic in it must cost this sound, not the worker.
+    let pcm = std::panic::catch_unwind(|| decode_to_16k(bytes, extension))
+        .map_err(|_| "the decoder failed on it (panic)".to_string())??;
     let mut encoder = SpeechEncoder::new().map_err(|e| e.to_string())?;
     encoder.encode(&pcm).map_err(|e| e.to_string())
+}
+
+/// The file's bytes, refused when it grew past `limit` since it was measured.
+fn read_at_most(path: &str, limit: u64) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("opening it: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("reading it: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("it is over the {limit}-byte limit"));
+    }
+    Ok(bytes)
 }
 
 /// An MP3 or WAV file's audio as 16 kHz mono PCM. `extension` is a hint; the content decides.
@@ -145,11 +164,9 @@ pub fn decode_to_16k(bytes: Vec<u8>, extension: Option<&str>) -> Result<Vec<i16>
         .format(
             &hint,
             source,
-            // Trims the encoder's delay and padding (LAME's tag) so the sound starts at once.
-            &FormatOptions {
-                enable_gapless: true,
-                ..FormatOptions::default()
-            },
+            // Not gapless: symphonia 0.5's gapless trimming can panic on a bad header; the onset trim below
+            // removes the encoder's delay instead.
+            &FormatOptions::default(),
             &MetadataOptions::default(),
         )
         .map_err(|e| format!("not an MP3 or WAV file ({e})"))?;
@@ -162,8 +179,13 @@ pub fn decode_to_16k(bytes: Vec<u8>, extension: Option<&str>) -> Result<Vec<i16>
     let rate = track
         .codec_params
         .sample_rate
-        .filter(|&r| r > 0)
         .ok_or("its sample rate is unknown")?;
+    // A header can claim any rate; the resampler's output length follows it.
+    if !(MIN_RATE..=MAX_RATE).contains(&rate) {
+        return Err(format!(
+            "its sample rate {rate} Hz is outside {MIN_RATE}–{MAX_RATE} Hz"
+        ));
+    }
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
         .map_err(|e| format!("its codec is not supported ({e})"))?;
@@ -198,8 +220,7 @@ pub fn decode_to_16k(bytes: Vec<u8>, extension: Option<&str>) -> Result<Vec<i16>
             return Err(format!("it is longer than {MAX_SECONDS} s"));
         }
     }
-    // MP3 encoders put ~50 ms of delay before the sound (and LAME's tag, which gapless mode trims by, is often
-    // missing): a notify sound should start at once.
+    // MP3 encoders put ~50 ms of delay before the sound: a notify sound should start at once.
     let onset = mono
         .iter()
         .position(|s| s.unsigned_abs() > SILENCE_LEVEL)
@@ -266,9 +287,12 @@ mod tests {
     }
 
     #[test]
-    fn garbage_silence_and_over_long_sounds_are_refused_with_a_reason() {
+    fn garbage_odd_rates_silence_and_over_long_sounds_are_refused_with_a_reason() {
         let err = decode_to_16k(b"definitely not audio".to_vec(), Some("mp3")).unwrap_err();
         assert!(err.contains("not an MP3 or WAV"), "{err}");
+        let odd_rate = wav(1, 4_000, &[&[100i16][..]; 400]);
+        let err = decode_to_16k(odd_rate, None).unwrap_err();
+        assert!(err.contains("4000 Hz is outside"), "{err}");
         let silence = wav(1, 8_000, &[&[0i16][..]; 800]);
         let err = decode_to_16k(silence, None).unwrap_err();
         assert!(err.contains("no audio"), "{err}");

@@ -175,7 +175,8 @@ impl AssistantService {
                     emotion: emotion::DEFAULT,
                 },
             );
-            finish(&job, None);
+            // This is the device's own thread: no notify sound (loading one reads and decodes a file).
+            send(&job, done(&job, None, None));
         }
     }
 }
@@ -184,20 +185,22 @@ fn send(job: &ReplyJob, event: AssistantEvent) {
     job.origin.send(ConnEvent::Assistant(event));
 }
 
+/// Ends the turn from an assistant worker, with the notify sound when it is configured.
 fn finish(job: &ReplyJob, reply: Option<String>) {
     let chat = &job.config.chat;
     let notify = (job.speak && chat.enable_stop_tts_notify)
         .then(|| notify::sound(&chat.stop_tts_notify_voice))
         .flatten();
-    send(
-        job,
-        AssistantEvent::Done {
-            turn: job.turn,
-            utterance: job.utterance.clone(),
-            reply,
-            notify,
-        },
-    );
+    send(job, done(job, reply, notify));
+}
+
+fn done(job: &ReplyJob, reply: Option<String>, notify: Option<NotifyPackets>) -> AssistantEvent {
+    AssistantEvent::Done {
+        turn: job.turn,
+        utterance: job.utterance.clone(),
+        reply,
+        notify,
+    }
 }
 
 fn fallback_text(job: &ReplyJob) -> &'static str {

@@ -5,7 +5,8 @@
 //!
 //! The header's `alg` picks the key, and only from the configured list, so a token cannot choose a weaker
 //! algorithm or present the public key as an HMAC secret. Keys are parsed once per config (config load rejects a
-//! bad one, naming the field) and shared by every handshake; `public_key` may be the PEM text or a PEM file's path.
+//! bad one, naming the field) and shared by every handshake. `public_key` is PEM text here: a path in the config
+//! file is read into the config when it loads (`config::load`), so verifying never touches the disk.
 
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
@@ -17,9 +18,6 @@ use serde::Deserialize;
 
 use crate::config::JwtConfig;
 use crate::net::identity::normalize_id;
-
-/// A PEM public key is a few KiB at most (RSA-8192 is under 2).
-const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 
 /// Seconds of clock skew allowed on `exp` and `nbf`: badges set their clock from the network at boot.
 const LEEWAY_S: u64 = 60;
@@ -114,7 +112,7 @@ impl JwtVerifier {
                         "is required for the RS*, PS*, ES* and EdDSA algorithms",
                     )
                 })?;
-                Some(parse_public_key(family, &read_pem(pem)?)?)
+                Some(parse_public_key(family, pem.as_bytes())?)
             }
             _ => {
                 return Err(JwtConfigError::new(
@@ -172,32 +170,12 @@ impl JwtVerifier {
                 .map(normalize_id)
                 .is_some_and(|id| id == device_id);
             if !named {
-                return Err(format!("JWT sub \"{sub}\" is not {prefix}{device_id}"));
+                // Debug quoting: the token's text must not forge log lines.
+                return Err(format!("JWT sub {sub:?} is not {prefix}{device_id}"));
             }
         }
         Ok(())
     }
-}
-
-/// `public_key` is the PEM text, or else the path of a PEM file.
-fn read_pem(value: &str) -> Result<Vec<u8>, JwtConfigError> {
-    if value.trim_start().starts_with("-----BEGIN") {
-        return Ok(value.as_bytes().to_vec());
-    }
-    let unreadable = |why: String| {
-        JwtConfigError::new(
-            "server.auth.jwt.public_key",
-            format!("is neither PEM text nor a readable PEM file: {value}: {why}"),
-        )
-    };
-    // Only a small regular file: never a device or a FIFO that would block or never end.
-    let meta = std::fs::metadata(value).map_err(|e| unreadable(e.to_string()))?;
-    if !meta.is_file() || meta.len() > MAX_KEY_FILE_BYTES {
-        return Err(unreadable(format!(
-            "not a regular file of at most {MAX_KEY_FILE_BYTES} bytes"
-        )));
-    }
-    std::fs::read(value).map_err(|e| unreadable(e.to_string()))
 }
 
 fn parse_public_key(family: AlgorithmFamily, pem: &[u8]) -> Result<DecodingKey, JwtConfigError> {
@@ -241,19 +219,23 @@ fn describe(kind: &ErrorKind) -> String {
 /// The config a verifier was built from, and the verifier.
 type Built = (JwtConfig, Arc<JwtVerifier>);
 
-/// The verifier for the current `[server.auth.jwt]`, built once per distinct config.
-static CURRENT: LazyLock<Mutex<Option<Built>>> = LazyLock::new(|| Mutex::new(None));
+/// Verifiers for the most recent distinct configs, newest first. More than one, so validating a candidate config
+/// (which may then be rejected) does not evict the one in effect.
+static BUILT: LazyLock<Mutex<Vec<Built>>> = LazyLock::new(|| Mutex::new(Vec::new()));
 
-/// The shared verifier for `config` (rebuilt after a reload changes it).
+/// How many configs' verifiers are kept.
+const BUILT_CAPACITY: usize = 4;
+
+/// The shared verifier for `config`: built once (config load does it first), then found by equality. Building
+/// parses PEM text only, never reads a file.
 pub fn verifier(config: &JwtConfig) -> Result<Arc<JwtVerifier>, JwtConfigError> {
-    let mut current = CURRENT.lock();
-    if let Some((cached, verifier)) = current.as_ref()
-        && cached == config
-    {
+    if let Some((_, verifier)) = BUILT.lock().iter().find(|(built, _)| built == config) {
         return Ok(Arc::clone(verifier));
     }
     let verifier = Arc::new(JwtVerifier::new(config)?);
-    *current = Some((config.clone(), Arc::clone(&verifier)));
+    let mut built = BUILT.lock();
+    built.insert(0, (config.clone(), Arc::clone(&verifier)));
+    built.truncate(BUILT_CAPACITY);
     Ok(verifier)
 }
 
@@ -407,15 +389,6 @@ mod tests {
                 JwtConfig {
                     algorithms: vec!["RS256".into()],
                     public_key: Some("not a key".into()),
-                    ..config()
-                },
-                "server.auth.jwt.public_key",
-            ),
-            // A device file would never end.
-            (
-                JwtConfig {
-                    algorithms: vec!["ES256".into()],
-                    public_key: Some("/dev/zero".into()),
                     ..config()
                 },
                 "server.auth.jwt.public_key",

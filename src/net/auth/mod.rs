@@ -14,9 +14,33 @@ pub mod jwt;
 use crate::config::{AuthConfig, AuthMode, Config};
 use crate::http::request::RequestHead;
 
-/// Why a device was refused; the text goes into the 401 envelope.
+/// Why a device was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthRefused(pub String);
+pub struct AuthRefused {
+    /// Goes into the 401 envelope: about the token, never about the server's setup.
+    pub reason: String,
+    /// Goes to the log: may name endpoints, errors and config fields.
+    pub detail: String,
+}
+
+impl AuthRefused {
+    /// A refusal the device may read in full.
+    pub fn plain(reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        AuthRefused {
+            detail: reason.clone(),
+            reason,
+        }
+    }
+
+    /// A refusal whose detail stays in the log.
+    pub fn hidden(reason: impl Into<String>, detail: impl Into<String>) -> Self {
+        AuthRefused {
+            reason: reason.into(),
+            detail: detail.into(),
+        }
+    }
+}
 
 /// Accepts when auth is off, when the device is allow-listed, or when the
 /// token passes the configured mode.
@@ -33,23 +57,29 @@ pub fn authorize(config: &Config, head: &RequestHead, device_id: &str) -> Result
         return Ok(());
     }
     let Some(token) = bearer_token(head.header("authorization")) else {
-        return Err(AuthRefused("missing Authorization token".to_string()));
+        return Err(AuthRefused::plain("missing Authorization token"));
     };
-    check_token(auth, token, device_id).map_err(AuthRefused)
+    check_token(auth, token, device_id)
 }
 
-fn check_token(auth: &AuthConfig, token: &str, device_id: &str) -> Result<(), String> {
+fn check_token(auth: &AuthConfig, token: &str, device_id: &str) -> Result<(), AuthRefused> {
     let by_static = || {
         auth.tokens
             .iter()
             .any(|t| constant_time_eq(t.token.as_bytes(), token.as_bytes()))
             .then_some(())
-            .ok_or_else(|| "invalid token".to_string())
+            .ok_or_else(|| AuthRefused::plain("invalid token"))
     };
     let by_jwt = || {
-        jwt::verifier(&auth.jwt)
-            .map_err(|e| format!("{} {}", e.field, e.reason))?
+        let verifier = jwt::verifier(&auth.jwt).map_err(|e| {
+            AuthRefused::hidden(
+                "JWT verification is misconfigured",
+                format!("{}: {}", e.field, e.reason),
+            )
+        })?;
+        verifier
             .verify(token, device_id)
+            .map_err(AuthRefused::plain)
     };
     let by_introspection = || introspection::verify(&auth.oauth2, token);
     match auth.mode {
@@ -76,7 +106,18 @@ fn check_token(auth: &AuthConfig, token: &str, device_id: &str) -> Result<(), St
                     Err(e) => reasons.push(e),
                 }
             }
-            Err(reasons.join("; "))
+            Err(AuthRefused {
+                reason: reasons
+                    .iter()
+                    .map(|r| r.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                detail: reasons
+                    .iter()
+                    .map(|r| r.detail.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })
         }
     }
 }
