@@ -80,6 +80,30 @@ fn messages(heard: &[(Instant, Heard)]) -> Vec<&Value> {
         .collect()
 }
 
+/// The texts of the turn's `sentence_start` messages, in order.
+fn sentence_texts(heard: &[(Instant, Heard)]) -> Vec<&str> {
+    messages(heard)
+        .into_iter()
+        .filter(|m| m["state"] == "sentence_start")
+        .filter_map(|m| m["text"].as_str())
+        .collect()
+}
+
+/// One text turn (`question`) against an LLM stub answering `reply`, on a
+/// server with `extra` config; what the device heard until `tts stop`.
+fn answered_turn(
+    reply: &str,
+    extra: &str,
+    question: &str,
+) -> (LlmStub, Server, Vec<(Instant, Heard)>) {
+    let stub = LlmStub::with(Behavior::Reply(reply.into()));
+    let server = Server::start(&config(&stub, extra));
+    let mut device = talking_device(&server, json!({}));
+    device.send_json(json!({"type":"listen","state":"detect","text":question}));
+    let heard = listen_turn(&mut device, Duration::from_secs(20));
+    (stub, server, heard)
+}
+
 /// The turn's shape: message kinds in order, with `audio×N` runs.
 fn shape(heard: &[(Instant, Heard)]) -> Vec<String> {
     let mut shape: Vec<String> = Vec::new();
@@ -100,21 +124,14 @@ fn shape(heard: &[(Instant, Heard)]) -> Vec<String> {
 
 #[test]
 fn a_turn_streams_sentences_with_paced_valid_opus_in_order() {
-    let stub = LlmStub::with(Behavior::Reply(
-        "It is sunny today. Enjoy your walk in the park!".into(),
-    ));
-    let server = Server::start(&config(&stub, ""));
-    let mut device = talking_device(&server, json!({}));
-    device.send_json(json!({"type":"listen","state":"detect","text":"what is the weather like"}));
-    let heard = listen_turn(&mut device, Duration::from_secs(20));
+    let (stub, _server, heard) = answered_turn(
+        "It is sunny today. Enjoy your walk in the park!",
+        "",
+        "what is the weather like",
+    );
     assert_eq!(shape(&heard), expected_shape());
-    let sentences: Vec<&str> = messages(&heard)
-        .iter()
-        .filter(|m| m["state"] == "sentence_start")
-        .filter_map(|m| m["text"].as_str())
-        .collect();
     assert_eq!(
-        sentences,
+        sentence_texts(&heard),
         ["It is sunny today.", "Enjoy your walk in the park!"]
     );
     // No emoji in the answer: the default face.
@@ -203,25 +220,18 @@ fn expected_shape() -> Vec<String> {
 /// skipped); no emoji is spoken or shown in the sentences.
 #[test]
 fn the_answers_first_emotion_emoji_sets_the_face_and_is_not_spoken() {
-    let stub = LlmStub::with(Behavior::Reply(
-        "🎉🤔 Let me think about that. 😂 Tuesday works best.".into(),
-    ));
-    let server = Server::start(&config(&stub, ""));
-    let mut device = talking_device(&server, json!({}));
-    device.send_json(json!({"type":"listen","state":"detect","text":"when should we meet"}));
-    let heard = listen_turn(&mut device, Duration::from_secs(20));
+    let (stub, _server, heard) = answered_turn(
+        "🎉🤔 Let me think about that. 😂 Tuesday works best.",
+        "",
+        "when should we meet",
+    );
     let all = messages(&heard);
     let faces: Vec<&&Value> = all.iter().filter(|m| m["type"] == "llm").collect();
     assert_eq!(faces.len(), 1, "one face per turn: {all:?}");
     assert_eq!(faces[0]["text"], "🤔");
     assert_eq!(faces[0]["emotion"], "thinking");
-    let sentences: Vec<&str> = all
-        .iter()
-        .filter(|m| m["state"] == "sentence_start")
-        .filter_map(|m| m["text"].as_str())
-        .collect();
     assert_eq!(
-        sentences,
+        sentence_texts(&heard),
         ["Let me think about that.", "Tuesday works best."]
     );
     // The default prompt asks for the emoji the face is made from.
@@ -287,11 +297,7 @@ fn an_llm_that_is_down_still_ends_the_turn_with_an_apology_and_tts_stop() {
     let mut device = talking_device(&server, json!({}));
     device.send_json(json!({"type":"listen","state":"detect","text":"are you there"}));
     let heard = listen_turn(&mut device, Duration::from_secs(20));
-    let said: Vec<&str> = messages(&heard)
-        .iter()
-        .filter(|m| m["state"] == "sentence_start")
-        .filter_map(|m| m["text"].as_str())
-        .collect();
+    let said = sentence_texts(&heard);
     assert_eq!(said.len(), 1, "{:?}", shape(&heard));
     assert!(said[0].contains("Sorry"), "{said:?}");
     assert_eq!(shape(&heard).last().map(String::as_str), Some("tts stop"));
@@ -602,11 +608,11 @@ fn audio_after_last_sentence(heard: &[(Instant, Heard)]) -> Vec<Vec<u8>> {
 
 /// One short spoken turn on a server with `chat_extra` in `[chat]`.
 fn turn_with_chat_config(chat_extra: &str) -> (Server, Vec<(Instant, Heard)>) {
-    let stub = LlmStub::with(Behavior::Reply("Done. The meeting is booked.".into()));
-    let server = Server::start(&config(&stub, &format!("[chat]\n{chat_extra}\n")));
-    let mut device = talking_device(&server, json!({}));
-    device.send_json(json!({"type":"listen","state":"detect","text":"book the meeting"}));
-    let heard = listen_turn(&mut device, Duration::from_secs(20));
+    let (_stub, server, heard) = answered_turn(
+        "Done. The meeting is booked.",
+        &format!("[chat]\n{chat_extra}\n"),
+        "book the meeting",
+    );
     let last = messages(&heard).last().map(|m| m.to_string());
     assert!(
         last.as_deref()
