@@ -213,14 +213,13 @@ fn hello_reply(version: u8, params: &str) -> Message {
 fn read_to_end(ws: &mut WebSocket<TcpStream>) -> (Vec<Message>, Option<u16>) {
     let mut seen = Vec::new();
     loop {
-        match ws.read() {
+        match huddle::net::blocking_ws::read(ws) {
             Ok(Message::Close(frame)) => {
                 let code = frame.map(|f| u16::from(f.code));
                 let _ = ws.flush();
                 return (seen, code);
             }
             Ok(message) => seen.push(message),
-            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return (seen, None),
         }
     }

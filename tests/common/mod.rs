@@ -364,7 +364,8 @@ impl Device {
                 return Received::Timeout;
             }
             let _ = self.ws.get_mut().set_read_timeout(Some(left));
-            match self.ws.read() {
+            // EINTR (a stop and continue of a loaded CI box) is read through, as the product's clients do.
+            match huddle::net::blocking_ws::read(&mut self.ws) {
                 Ok(Message::Text(t)) => {
                     return Received::Json(
                         serde_json::from_str(t.as_str()).expect("server sent non-JSON text"),
@@ -377,11 +378,6 @@ impl Device {
                     );
                 }
                 Ok(_) => continue,
-                // A stop and continue of the test process (a loaded CI box)
-                // ends a read that has a timeout with EINTR: read again.
-                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
-                    continue;
-                }
                 Err(tungstenite::Error::Io(e))
                     if matches!(
                         e.kind(),
